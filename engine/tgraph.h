@@ -1,0 +1,418 @@
+/*
+** tgraph.h: the public API of tgraph, a small tensor dataflow-graph engine with
+** reverse-mode autodiff, FFT/convolution ops and scale-invariant physics (SIP) training.
+**
+** Model: a tg_graph owns nodes. A node is both a graph vertex and the tensor it computes
+** (as in ggml): op, inputs, attributes, shape, dtype, name, flags, data. Nodes are created
+** in topological order (an input must exist before its consumer), and the creation index
+** is the node's stable id.
+**
+** Errors: every constructor returns NULL on error and records the first error on the graph
+** (sticky: later errors are ignored, tg_graph_error() returns the first). Constructors given
+** a NULL input return NULL silently, so nested expressions stay safe. Nothing aborts or exits.
+*/
+#ifndef TGRAPH_H
+#define TGRAPH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#define TG_VERSION "0.1.0"
+#define TG_MAX_DIMS 8
+#define TG_NAME_LEN 64
+
+/* ---------------------------------------------------------------- status, dtypes, shapes */
+
+typedef enum tg_status {
+	TG_OK = 0,
+	TG_ERR_ARG,         /* bad argument: NULL handle, bad attribute, meaningless value */
+	TG_ERR_SHAPE,       /* shapes do not fit the op */
+	TG_ERR_DTYPE,       /* dtypes do not fit the op */
+	TG_ERR_NOMEM,       /* an allocation failed */
+	TG_ERR_IO,          /* reading or writing a file failed */
+	TG_ERR_FORMAT,      /* a file is malformed, truncated or of another architecture */
+	TG_ERR_NUMERIC,     /* NaN or Inf appeared where it must not */
+	TG_ERR_UNSUPPORTED, /* e.g. no backward for an op on the gradient path */
+	TG_ERR_ABORTED,     /* the abort callback asked to stop */
+	TG_ERR_INTERNAL     /* a broken invariant: a bug in tgraph */
+} tg_status;
+
+const char *tg_status_str(tg_status s);
+
+/* The message of the last error raised on this thread (by a graph or by a function that
+** works without one, such as the .npy reader); "" if none. */
+const char *tg_last_error(void);
+tg_status tg_set_error(tg_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+typedef enum tg_dtype {
+	TG_F32 = 0,
+	TG_F64,
+	TG_C128,  /* complex double, stored as interleaved (re, im) pairs */
+	TG_DTYPE_COUNT
+} tg_dtype;
+
+size_t tg_dtype_size(tg_dtype t);
+const char *tg_dtype_name(tg_dtype t);
+static inline bool tg_dtype_is_complex(tg_dtype t) { return t == TG_C128; }
+
+typedef struct tg_shape {
+	int ndim;
+	int64_t d[TG_MAX_DIMS];
+} tg_shape;
+
+/* Shape literal: TG_SHAPE(128, 1, 64, 64). */
+tg_shape tg_shape_make(int ndim, const int64_t *d);
+#define TG_SHAPE(...) tg_shape_make((int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__})
+#define TG_SCALAR_SHAPE tg_shape_make(0, NULL)
+
+int64_t tg_shape_numel(tg_shape s);           /* -1 on overflow */
+bool tg_shape_eq(tg_shape a, tg_shape b);
+/* "[2,64,64]" into buf; returns buf. */
+char *tg_shape_str(tg_shape s, char *buf, size_t n);
+/* numpy broadcasting of a and b into *out; false if they do not broadcast. */
+bool tg_shape_broadcast(tg_shape a, tg_shape b, tg_shape *out);
+
+/* ---------------------------------------------------------------- allocator */
+
+/* Injectable allocator (Lua's lua_Alloc idea): nsize == 0 frees ptr and returns NULL;
+** otherwise behaves like realloc. Returning NULL for nsize > 0 is an allocation failure,
+** which tgraph turns into TG_ERR_NOMEM. Memory is 64-byte aligned when obtained through
+** tg_malloc_aligned. */
+typedef void *(*tg_alloc_fn)(void *ud, void *ptr, size_t osize, size_t nsize);
+void tg_set_allocator(tg_alloc_fn fn, void *ud); /* process-wide; NULL restores the default */
+void *tg_malloc(size_t n);
+void *tg_calloc(size_t count, size_t size);
+void *tg_realloc(void *p, size_t osize, size_t nsize);
+void tg_free(void *p, size_t size);
+void *tg_malloc_aligned(size_t n);            /* 64-byte aligned, zeroed */
+void tg_free_aligned(void *p);
+
+/* ---------------------------------------------------------------- graph and nodes */
+
+typedef struct tg_graph tg_graph;
+typedef struct tg_node tg_node;
+typedef struct tg_op tg_op;
+typedef struct tg_exec tg_exec;
+
+enum tg_flags {
+	TG_FLAG_INPUT = 1u << 0,    /* fed by the user before each run; persistent buffer */
+	TG_FLAG_PARAM = 1u << 1,    /* trainable parameter; persistent across runs */
+	TG_FLAG_CONST = 1u << 2,    /* constant data; persistent */
+	TG_FLAG_STATE = 1u << 3,    /* persistent, not trainable (optimizer moments, BN running stats) */
+	TG_FLAG_LOSS = 1u << 4,     /* marks a loss (informational; DOT) */
+	TG_FLAG_OUTPUT = 1u << 5,   /* kept alive after a run so the user can read it */
+	TG_FLAG_BACKWARD = 1u << 6, /* created by tg_backward */
+	TG_FLAG_OPTIM = 1u << 7     /* optimizer node (writes parameters/state in place) */
+};
+#define TG_FLAGS_PERSISTENT (TG_FLAG_INPUT | TG_FLAG_PARAM | TG_FLAG_CONST | TG_FLAG_STATE)
+
+/* Attributes of a node: small op parameters, read back by the op's kernel. */
+typedef struct tg_attrs {
+	double f[6];
+	int64_t i[12];
+	void *p;        /* user data for custom ops; not owned */
+} tg_attrs;
+
+struct tg_node {
+	int id;                   /* creation index = topological index, stable */
+	const tg_op *op;
+	tg_graph *graph;
+	tg_dtype dtype;
+	tg_shape shape;
+	int nsrc;
+	tg_node **src;            /* nsrc inputs, owned by the graph */
+	tg_attrs attr;
+	unsigned flags;
+	char name[TG_NAME_LEN];
+	const char *scope;        /* module path for DOT clusters, e.g. "unet/down1"; may be NULL */
+	void *data;               /* valid for persistent nodes always, for others after a run if kept */
+	tg_node *grad;            /* d(loss)/d(this), set by tg_backward when on the gradient path */
+	/* planner bookkeeping, private */
+	int last_use;
+	int64_t offset;
+	size_t nbytes;
+};
+
+/* Creates an empty graph. Returns NULL only when out of memory. */
+tg_graph *tg_graph_new(void);
+void tg_graph_free(tg_graph *g);
+
+tg_status tg_graph_status(const tg_graph *g);        /* TG_OK or the first error */
+const char *tg_graph_error(const tg_graph *g);       /* message of the first error, "" if none */
+void tg_graph_clear_error(tg_graph *g);
+/* Records an error (first wins) and returns s. printf-style message; used by ops. */
+tg_status tg_graph_fail(tg_graph *g, tg_status s, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+int tg_graph_node_count(const tg_graph *g);
+tg_node *tg_graph_node(const tg_graph *g, int id);
+tg_node *tg_graph_find(const tg_graph *g, const char *name);   /* first node with that name */
+
+/* Scope for names and DOT clusters: nodes created after push get "scope/..." */
+void tg_scope_push(tg_graph *g, const char *name);
+void tg_scope_pop(tg_graph *g);
+
+/* Leaves. Data is allocated (zeroed) at creation and persists for the graph's life. */
+tg_node *tg_input(tg_graph *g, const char *name, tg_dtype t, tg_shape s);
+tg_node *tg_param(tg_graph *g, const char *name, tg_dtype t, tg_shape s);
+tg_node *tg_state(tg_graph *g, const char *name, tg_dtype t, tg_shape s);
+tg_node *tg_const(tg_graph *g, const char *name, tg_dtype t, tg_shape s, const void *data);
+tg_node *tg_scalar(tg_graph *g, tg_dtype t, double v);   /* a 0-d constant */
+tg_node *tg_fill(tg_graph *g, tg_dtype t, tg_shape s, double v);
+
+tg_node *tg_set_name(tg_node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+tg_node *tg_set_flags(tg_node *n, unsigned flags);   /* ORs flags in */
+int64_t tg_numel(const tg_node *n);
+size_t tg_nbytes(const tg_node *n);
+static inline float *tg_f32(tg_node *n) { return (float *)n->data; }
+static inline double *tg_f64(tg_node *n) { return (double *)n->data; }
+/* Copies user data into a persistent node (input, param, state, const). */
+tg_status tg_set_data(tg_node *n, const void *data, size_t nbytes);
+
+/* ---------------------------------------------------------------- ops */
+
+/* An op: one file in ops/ (or user code) fills one of these.
+** infer:    validates the inputs/attributes and sets n->shape, n->dtype; on error calls
+**           tg_graph_fail with a message naming the op, the shapes and what was expected.
+** forward:  computes n->data from n->src[i]->data. May use tg_parallel_for and tg_exec_scratch.
+** backward: builds the gradient nodes (ordinary graph nodes) for each input with need[i] set,
+**           given gout = d(loss)/d(n). Sets gin[i] (NULL = no gradient). The engine reduces
+**           broadcast dimensions and casts dtypes afterwards, in one place. NULL backward
+**           means the op is not differentiable (then TG_OP_NONDIFF must be set).
+** The op's flags: TG_OP_INPLACE (output may reuse src[0]'s buffer), TG_OP_UPDATE (writes to
+** persistent sources in place: runs after every reader, in creation order). */
+enum tg_op_flags {
+	TG_OP_NONDIFF = 1u << 0,
+	TG_OP_INPLACE = 1u << 1,
+	TG_OP_UPDATE = 1u << 2,
+	TG_OP_LEAF = 1u << 3
+};
+
+struct tg_op {
+	const char *name;
+	tg_status (*infer)(tg_graph *g, tg_node *n);
+	tg_status (*forward)(tg_exec *ex, tg_node *n);
+	tg_status (*backward)(tg_graph *g, tg_node *n, tg_node *gout, const bool *need, tg_node **gin);
+	unsigned flags;
+	/* FLOPs of one forward evaluation (for benchmarks and the DOT profile); may be NULL. */
+	double (*flops)(const tg_node *n);
+};
+
+/* Creates a node of any op (built-in or user-registered) and runs its inference. */
+tg_node *tg_op_apply(tg_graph *g, const tg_op *op, int nsrc, tg_node *const *src, const tg_attrs *attrs);
+
+/* The built-in op table, walked by the tests (every differentiable op has a gradient check). */
+int tg_op_count(void);
+const tg_op *tg_op_at(int i);
+const tg_op *tg_op_find(const char *name);
+
+/* ---------------------------------------------------------------- built-in op constructors */
+/* Elementwise binary ops broadcast with numpy rules; float32 mixed with float64 promotes to
+** float64 (a cast node is inserted), real mixed with complex promotes to complex. */
+tg_node *tg_add(tg_graph *g, tg_node *a, tg_node *b);
+tg_node *tg_sub(tg_graph *g, tg_node *a, tg_node *b);
+tg_node *tg_mul(tg_graph *g, tg_node *a, tg_node *b);
+tg_node *tg_div(tg_graph *g, tg_node *a, tg_node *b);
+tg_node *tg_neg(tg_graph *g, tg_node *a);
+tg_node *tg_exp(tg_graph *g, tg_node *a);
+tg_node *tg_log(tg_graph *g, tg_node *a);
+tg_node *tg_sqrt(tg_graph *g, tg_node *a);
+tg_node *tg_abs(tg_graph *g, tg_node *a);      /* complex input gives |z| (real) */
+tg_node *tg_square(tg_graph *g, tg_node *a);
+tg_node *tg_pow_scalar(tg_graph *g, tg_node *a, double p);
+tg_node *tg_scale(tg_graph *g, tg_node *a, double s);   /* a * s */
+tg_node *tg_relu(tg_graph *g, tg_node *a);
+/* Comparisons give 1.0/0.0 in a's dtype (not differentiable). */
+typedef enum tg_cmp { TG_LT, TG_LE, TG_GT, TG_GE, TG_EQ, TG_NE } tg_cmp;
+tg_node *tg_compare(tg_graph *g, tg_node *a, tg_node *b, tg_cmp c);
+tg_node *tg_where(tg_graph *g, tg_node *cond, tg_node *a, tg_node *b); /* cond != 0 ? a : b */
+
+/* Reductions over a list of axes (negative axes count from the end); keepdims keeps size-1 axes. */
+tg_node *tg_sum(tg_graph *g, tg_node *a, int naxes, const int *axes, bool keepdims);
+tg_node *tg_mean(tg_graph *g, tg_node *a, int naxes, const int *axes, bool keepdims);
+tg_node *tg_sum_all(tg_graph *g, tg_node *a);   /* 0-d result */
+/* Sums a into shape s, which a broadcasts from (the reverse of broadcast_to). */
+tg_node *tg_sum_to(tg_graph *g, tg_node *a, tg_shape s);
+
+tg_node *tg_reshape(tg_graph *g, tg_node *a, tg_shape s);
+tg_node *tg_permute(tg_graph *g, tg_node *a, const int *perm);
+tg_node *tg_transpose(tg_graph *g, tg_node *a);     /* swaps the two last axes */
+/* Slice along one axis: [start, stop) with step 1. */
+tg_node *tg_slice(tg_graph *g, tg_node *a, int axis, int64_t start, int64_t stop);
+tg_node *tg_concat(tg_graph *g, int n, tg_node *const *xs, int axis);
+tg_node *tg_broadcast_to(tg_graph *g, tg_node *a, tg_shape s);
+tg_node *tg_cast(tg_graph *g, tg_node *a, tg_dtype t);  /* f32<->f64, real->complex */
+/* Batched matmul over the two last axes, leading axes broadcast: [...,M,K] x [...,K,N]. */
+tg_node *tg_matmul(tg_graph *g, tg_node *a, tg_node *b);
+tg_node *tg_stop_gradient(tg_graph *g, tg_node *a);
+/* PhiFlow's l2_loss: sum(a^2)/2 over all axes but the first -> shape [B]. */
+tg_node *tg_l2_loss(tg_graph *g, tg_node *a);
+/* Copy of a (identity); useful to name a value. */
+tg_node *tg_copy(tg_graph *g, tg_node *a);
+
+/* ---------------------------------------------------------------- autodiff */
+
+/* Appends to g the backward of `loss` (gradient seed: `seed`, same shape as loss, or ones if
+** NULL, i.e. the gradient of sum(loss)) w.r.t. the nodes in wrt (or every TG_FLAG_PARAM node
+** if nwrt == 0). Afterwards n->grad holds d(loss)/d(n) for every node on the path.
+** New nodes carry TG_FLAG_BACKWARD, so the planner, scheduler and DOT see them as usual. */
+tg_status tg_backward(tg_graph *g, tg_node *loss, tg_node *seed, int nwrt, tg_node *const *wrt);
+tg_node *tg_grad_of(const tg_node *n);
+
+/* Custom gradient (PhiML's custom_gradient / JAX's custom_vjp): returns a node equal to `value`
+** whose backward does not flow into value's subgraph; instead fn builds the gradients of the
+** given inputs from gout (it may build any nodes). The SIP node is built this way. */
+typedef tg_status (*tg_custom_backward_fn)(tg_graph *g, tg_node *value, tg_node *gout,
+	int nin, tg_node *const *inputs, const bool *need, tg_node **gin, void *ud);
+tg_node *tg_custom_gradient(tg_graph *g, tg_node *value, int nin, tg_node *const *inputs,
+	tg_custom_backward_fn fn, void *ud);
+
+/* ---------------------------------------------------------------- running */
+
+/* Threads used by kernels (own pool + BLIS); default 1. Results are bit-identical for any
+** thread count: work is split into chunks whose size does not depend on it. */
+void tg_graph_set_threads(tg_graph *g, int nthreads);
+int tg_graph_threads(const tg_graph *g);
+
+/* Runs the nodes needed for the targets, in creation order, on planned buffers.
+** After the call, targets (and TG_FLAG_OUTPUT nodes) hold their values in n->data.
+** The plan is cached and reused while the target list is the same. */
+tg_status tg_graph_compute(tg_graph *g, int ntargets, tg_node *const *targets);
+
+/* Peak bytes of the planned arena (non-persistent values) of the last plan, plus scratch. */
+size_t tg_graph_peak_bytes(const tg_graph *g);
+size_t tg_graph_persistent_bytes(const tg_graph *g);
+
+/* Called after each node; return false to abort the run (TG_ERR_ABORTED). */
+typedef bool (*tg_eval_callback)(const tg_node *n, double seconds, void *ud);
+void tg_graph_set_eval_callback(tg_graph *g, tg_eval_callback cb, void *ud);
+/* When on, a run stops at the first node whose floating output has NaN/Inf, with
+** TG_ERR_NUMERIC and a message naming that node. */
+void tg_graph_set_check_finite(tg_graph *g, bool on);
+
+/* Per-node profile of the last run (seconds), indexed by node id; NULL if none. */
+const double *tg_graph_profile(const tg_graph *g);
+
+/* For kernels: split [0, nchunks) over the exec's threads. fn(arg, chunk) must only write
+** memory that belongs to its chunk. The chunking is the kernel's, never the thread count's. */
+void tg_parallel_for(tg_exec *ex, int64_t nchunks, void (*fn)(void *arg, int64_t chunk), void *arg);
+int tg_exec_threads(const tg_exec *ex);
+/* Per-run scratch memory for kernels (64-byte aligned, not zeroed), NULL if out of memory.
+** Valid until the next call of tg_exec_scratch in the same node. */
+void *tg_exec_scratch(tg_exec *ex, size_t nbytes);
+tg_graph *tg_exec_graph(tg_exec *ex);
+
+/* ---------------------------------------------------------------- DOT export */
+
+enum tg_dot_parts { TG_DOT_FORWARD = 1, TG_DOT_BACKWARD = 2, TG_DOT_BOTH = 3 };
+typedef struct tg_dot_options {
+	int parts;            /* TG_DOT_FORWARD / BACKWARD / BOTH (0 = both) */
+	bool clusters;        /* group nodes by scope */
+	bool profile;         /* colour by measured time of the last run */
+} tg_dot_options;
+/* Writes the graph as DOT through libcgraph (temporary file, then rename). */
+tg_status tg_graph_dump_dot(tg_graph *g, const char *path, const tg_dot_options *opt);
+/* Renders through libgvc to svg/png by the file's extension. */
+tg_status tg_graph_render(tg_graph *g, const char *path, const tg_dot_options *opt);
+
+/* ---------------------------------------------------------------- random numbers */
+
+/* Counter-based RNG (Philox-4x32-10): value k of stream (seed, stream) does not depend on
+** how work is split, so data generation is the same for any thread count or batch split. */
+typedef struct tg_rng { uint64_t seed; uint64_t stream; } tg_rng;
+double tg_rng_uniform(tg_rng r, uint64_t counter);      /* U[0,1), 53 bits */
+void tg_rng_fill_uniform(tg_rng r, uint64_t counter0, double lo, double hi, double *out, int64_t n);
+
+/* ---------------------------------------------------------------- physics (ops/fft*.c, ops/diffuse.c, ops/inv_diffuse.c, ops/sip.c) */
+
+/* FFTs over the two trailing (spatial) axes [..., X, Y], batched over the leading ones.
+** Convention: forward transforms are unnormalised, inverse ones carry 1/(X*Y) (numpy's "backward").
+** Complex gradients are d/dRe + i d/dIm (PyTorch's convention). */
+tg_node *tg_fft2(tg_graph *g, tg_node *a);             /* real or complex -> c128 */
+tg_node *tg_ifft2(tg_graph *g, tg_node *a);            /* c128 -> c128 */
+tg_node *tg_rfft2(tg_graph *g, tg_node *a);            /* f64 [...,X,Y] -> c128 [...,X,Y/2+1] */
+tg_node *tg_irfft2(tg_graph *g, tg_node *a, int64_t ny); /* c128 [...,X,ny/2+1] -> f64 [...,X,ny] */
+tg_node *tg_real(tg_graph *g, tg_node *a);
+tg_node *tg_imag(tg_graph *g, tg_node *a);
+tg_node *tg_conj(tg_graph *g, tg_node *a);     /* complex conjugate; identity on real input */
+
+/* PhiFlow's diffuse.fourier(x, diffusivity, dt) with amount = diffusivity * dt, periodic, unit
+** cells: y = Re(ifft2(fft2(x) * K)), K = exp(-(2 pi)^2 (kx^2 + ky^2) amount), k = fftfreq(n).
+** x: [..., X, Y] f32 or f64; y: f64. Differentiable (the operator is symmetric). */
+tg_node *tg_diffuse(tg_graph *g, tg_node *x, double amount);
+tg_status tg_diffuse_compute(const double *x, double *y, int64_t batch, int64_t nx, int64_t ny, double amount);
+
+/* The seed's damped inverse diffusion inv_diffuse(residual, amount, uncertainty), exactly. Every
+** output pointer may be NULL. Shapes: residual, uncertainty, dx, abs_amp, kernel, sig_prob:
+** [batch, nx, ny]; raw_kernel [nx, ny]; out_uncertainty, f_uncertainty: [batch]. */
+typedef struct tg_inv_diffuse_out {
+	double *dx, *abs_amp, *raw_kernel, *kernel, *sig_prob, *uncertainty, *f_uncertainty;
+} tg_inv_diffuse_out;
+tg_status tg_inv_diffuse_compute(const double *residual, const double *uncertainty, int64_t batch,
+	int64_t nx, int64_t ny, double amount, const tg_inv_diffuse_out *out);
+/* Graph op: dx of inv_diffuse (f64 [..., X, Y]); not differentiable. */
+tg_node *tg_inv_diffuse(tg_graph *g, tg_node *residual, tg_node *uncertainty, double amount);
+
+/* "Invertible physics" for SIP: a forward op and its damped inverse, both built as graph nodes.
+** inverse returns dx such that x + dx is the physics' estimate of P^-1(y_target), given y = P(x).
+** The struct must outlive the graphs built with it. */
+typedef struct tg_physics tg_physics;
+struct tg_physics {
+	const char *name;
+	tg_node *(*forward)(tg_graph *g, const tg_physics *p, tg_node *x);
+	tg_node *(*inverse)(tg_graph *g, const tg_physics *p, tg_node *x, tg_node *y, tg_node *y_target);
+	double amount;           /* diffusion: t * nu */
+	double rel_uncertainty;  /* diffusion: uncertainty = |y* - y| * rel_uncertainty */
+	void *ud;
+};
+#define TG_SEED_REL_UNCERTAINTY 9.999999974752427e-07  /* float32(1e-6), as PhiFlow 2.1.1 uses */
+tg_physics tg_diffusion_physics(double amount, double rel_uncertainty);
+
+/* The SIP node: forward = l2_loss(P(x) - y_target) per batch item ([B], f64); its custom
+** backward sends -gout[b] * dx_b to x, dx = p->inverse(...): the gradient of the seed's proxy
+** loss l2(x - stop_gradient(x + dx)). No gradient flows to y_target. */
+tg_node *tg_sip_loss(tg_graph *g, const tg_physics *p, tg_node *x, tg_node *y_target);
+
+/* ---------------------------------------------------------------- neural-network ops (ops/conv2d.c, ...) */
+
+/* x [N,C,H,W], w [O,C,KH,KW], b [O] or NULL; stride 1, zero padding `pad` on each side. */
+tg_node *tg_conv2d(tg_graph *g, tg_node *x, tg_node *w, tg_node *b, int pad);
+tg_node *tg_maxpool2d(tg_graph *g, tg_node *x);          /* 2x2, stride 2, [N,C,H,W] */
+tg_node *tg_upsample2x(tg_graph *g, tg_node *x);         /* bilinear, align_corners=False */
+/* Batch norm over N,H,W per channel. training: batch statistics (biased variance), and the
+** running statistics (state nodes) are updated with momentum and the unbiased variance;
+** otherwise the running statistics are used. */
+tg_node *tg_batchnorm2d(tg_graph *g, tg_node *x, tg_node *gamma, tg_node *beta,
+	tg_node *running_mean, tg_node *running_var, bool training, double momentum, double eps);
+
+/* ---------------------------------------------------------------- optimizer and checkpoints */
+
+typedef struct tg_adam_config { double lr, beta1, beta2, eps; } tg_adam_config;
+tg_adam_config tg_adam_default(void);  /* PhiFlow's adam(): lr 1e-3, betas (0.9, 0.999), eps 1e-7 */
+/* Appends Adam update nodes (PyTorch's formula with bias correction) for each parameter, whose
+** ->grad must exist (call tg_backward first). Creates state nodes "<param>.adam_m", ".adam_v"
+** and one "adam.step". Returns a node that depends on every update: compute it to step. */
+tg_node *tg_adam(tg_graph *g, const tg_adam_config *cfg, int nparams, tg_node *const *params);
+
+/* Parameters in creation order (n returned in *count); the array is owned by the caller (tg_free). */
+tg_node **tg_graph_params(tg_graph *g, int *count);
+
+/* Checkpoint: every PARAM and STATE node, by name, in an .npz (zip of .npy) that numpy.load
+** reads. Written to a temporary file and renamed. Load checks names, shapes, dtypes and CRCs,
+** and fails naming what does not match. */
+tg_status tg_checkpoint_save(tg_graph *g, const char *path);
+tg_status tg_checkpoint_load(tg_graph *g, const char *path);
+
+/* ---------------------------------------------------------------- .npy interop (engine/npy.c) */
+
+/* Reads a .npy (v1.0/2.0/3.0, little-endian <f4, <f8, <c16, C order). *data is tg_malloc'ed. */
+tg_status tg_npy_read(const char *path, tg_dtype *dtype, tg_shape *shape, void **data);
+tg_status tg_npy_read_mem(const void *buf, size_t len, tg_dtype *dtype, tg_shape *shape, void **data);
+/* Writes atomically (temporary file + rename). */
+tg_status tg_npy_write(const char *path, tg_dtype dtype, tg_shape shape, const void *data);
+/* Encodes into a tg_malloc'ed buffer (for .npz members). */
+tg_status tg_npy_encode(tg_dtype dtype, tg_shape shape, const void *data, void **buf, size_t *len);
+
+#endif
