@@ -13,7 +13,7 @@ typedef struct gc_case {
 	gc_opts opts;   /* zeros: defaults */
 } gc_case;
 
-/* Terminated by {NULL}. */
-extern const gc_case gc_extra_cases[];
+/* NULL-terminated list of {NULL}-terminated case lists (gradcheck_extra.c). */
+extern const gc_case *const gc_extra_lists[];
 
 #endif

@@ -1,9 +1,7 @@
 /*
-** gradcheck_extra.c: gradient-check cases of ops outside the core (physics, neural network).
-** Each file that adds ops adds its cases to this list.
+** gradcheck_extra.c: the lists of gradient-check cases outside the core, walked with the core's.
 */
 #include "gradcheck_cases.h"
 
-const gc_case gc_extra_cases[] = {
-	{NULL, NULL, {0}},
-};
+extern const gc_case gc_physics_cases[], gc_nn_cases[];
+const gc_case *const gc_extra_lists[] = {gc_physics_cases, gc_nn_cases, NULL};

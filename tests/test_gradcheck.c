@@ -69,9 +69,10 @@ static const gc_case *find_case(const char *op)
 	for (size_t i = 0; i < sizeof core_cases / sizeof core_cases[0]; i++)
 		if (strcmp(core_cases[i].op, op) == 0)
 			return &core_cases[i];
-	for (int i = 0; gc_extra_cases[i].op; i++)
-		if (strcmp(gc_extra_cases[i].op, op) == 0)
-			return &gc_extra_cases[i];
+	for (int l = 0; gc_extra_lists[l]; l++)
+		for (int i = 0; gc_extra_lists[l][i].op; i++)
+			if (strcmp(gc_extra_lists[l][i].op, op) == 0)
+				return &gc_extra_lists[l][i];
 	return NULL;
 }
 
