@@ -146,6 +146,12 @@ tg_node *tg_node_new(tg_graph *g, const tg_op *op, int nsrc, tg_node *const *src
 		n->attr = *attrs;
 	n->flags = g->building_flags;
 	n->scope = intern_scope(g);
+	if (g->scope[0] && !n->scope) {
+		tg_free(n->src, sizeof(tg_node *) * (size_t)nsrc);
+		tg_free(n, sizeof *n);
+		tg_graph_fail(g, TG_ERR_NOMEM, "%s: out of memory", op->name);
+		return NULL;
+	}
 	n->id = -1;
 	snprintf(n->name, sizeof n->name, "%s", op->name);
 	tg_status st = op->infer ? op->infer(g, n) : TG_OK;
@@ -169,8 +175,6 @@ tg_node *tg_node_new(tg_graph *g, const tg_op *op, int nsrc, tg_node *const *src
 	}
 	n->id = g->nnodes;
 	g->nodes[g->nnodes++] = n;
-	if (n->scope)
-		snprintf(n->name, sizeof n->name, "%s", op->name);
 	return n;
 }
 
