@@ -5,6 +5,7 @@
 ** dtype casts of the incoming gradients happen here, in one place, for every op.
 */
 #include "internal.h"
+#include <stdio.h>
 #include <string.h>
 
 /* Brings a gradient to the shape and dtype of the value it belongs to. */
@@ -31,9 +32,13 @@ tg_status tg_backward(tg_graph *g, tg_node *loss, tg_node *seed, int nwrt, tg_no
 	if (!g)
 		return tg_set_error(TG_ERR_ARG, "tg_backward: NULL graph");
 	if (g->status != TG_OK)
-		return g->status;
+		return tg_set_error(g->status, "tg_backward: the graph has an error: %s", g->msg);
 	if (!loss)
 		return tg_graph_fail(g, TG_ERR_ARG, "tg_backward: NULL loss");
+	if (loss->graph != g || (seed && seed->graph != g))
+		return tg_graph_fail(g, TG_ERR_ARG, "tg_backward: the %s is from another graph", loss->graph != g ? "loss" : "seed");
+	if (nwrt < 0 || (nwrt > 0 && !wrt))
+		return tg_graph_fail(g, TG_ERR_ARG, "tg_backward: bad wrt list (%d nodes, %s array)", nwrt, wrt ? "an" : "a NULL");
 	if (seed && (!tg_shape_eq(seed->shape, loss->shape)))
 		return tg_graph_fail(g, TG_ERR_SHAPE, "tg_backward: seed %s does not match loss %s", tg_sstr(seed->shape),
 			tg_sstr(loss->shape));
@@ -97,6 +102,10 @@ tg_status tg_backward(tg_graph *g, tg_node *loss, tg_node *seed, int nwrt, tg_no
 		}
 		if (!any)
 			continue;
+		/* backward nodes live in their forward node's scope, so DOT clusters hold both */
+		char saved_scope[sizeof g->scope];
+		memcpy(saved_scope, g->scope, sizeof saved_scope);
+		snprintf(g->scope, sizeof g->scope, "%s", n->scope ? n->scope : "");
 		st = n->op->backward(g, n, n->grad, need, gin);
 		if (st == TG_OK && g->status != TG_OK)
 			st = g->status;
@@ -109,6 +118,7 @@ tg_status tg_backward(tg_graph *g, tg_node *loss, tg_node *seed, int nwrt, tg_no
 			if (!x->grad)
 				st = g->status != TG_OK ? g->status : TG_ERR_INTERNAL;
 		}
+		memcpy(g->scope, saved_scope, sizeof saved_scope);
 	}
 	tg_free(gin, 0);
 	for (int i = 0; i < N && st == TG_OK; i++) {

@@ -115,11 +115,12 @@ tg_status tg_graph_dump_dot(tg_graph *g, const char *path, const tg_dot_options 
 {
 	if (!g || !path)
 		return tg_set_error(TG_ERR_ARG, "tg_graph_dump_dot: NULL %s", g ? "path" : "graph");
+	char tmp[4096];
+	if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
+		return tg_set_error(TG_ERR_ARG, "tg_graph_dump_dot: path too long: %s", path);
 	Agraph_t *G = build(g, opt);
 	if (!G)
 		return tg_set_error(TG_ERR_NOMEM, "tg_graph_dump_dot: out of memory");
-	char tmp[4096];
-	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
 	FILE *f = strcmp(path, "-") == 0 ? stdout : fopen(tmp, "w");
 	if (!f) {
 		agclose(G);
@@ -146,12 +147,13 @@ tg_status tg_graph_render(tg_graph *g, const char *path, const tg_dot_options *o
 	const char *fmt = ext && strcmp(ext, ".png") == 0 ? "png" : ext && strcmp(ext, ".svg") == 0 ? "svg" : NULL;
 	if (!fmt)
 		return tg_set_error(TG_ERR_ARG, "tg_graph_render: '%s': expected a .svg or .png file name", path);
+	char tmp[4096];
+	if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
+		return tg_set_error(TG_ERR_ARG, "tg_graph_render: path too long: %s", path);
 	Agraph_t *G = build(g, opt);
 	if (!G)
 		return tg_set_error(TG_ERR_NOMEM, "tg_graph_render: out of memory");
 	GVC_t *gvc = gvContext();
-	char tmp[4096];
-	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
 	int rc = gvc ? gvLayout(gvc, G, "dot") : -1;
 	if (rc == 0) {
 		rc = gvRenderFilename(gvc, G, fmt, tmp);

@@ -253,10 +253,20 @@ tg_status tg_graph_compute(tg_graph *g, int ntargets, tg_node *const *targets)
 		if (g->check_finite && !(n->op->flags & TG_OP_UPDATE)) {
 			int64_t bad = first_nonfinite(n);
 			if (bad >= 0) {
+				/* a value fed in (input, parameter, state, constant) is named, not its first reader */
+				const tg_node *at = n;
+				for (int k = 0; k < n->nsrc && at == n; k++) {
+					int64_t sb = n->src[k]->op->flags & TG_OP_LEAF ? first_nonfinite(n->src[k]) : -1;
+					if (sb >= 0)
+						at = n->src[k], bad = sb;
+				}
+				char reader[TG_NAME_LEN + 32] = "";
+				if (at != n)
+					snprintf(reader, sizeof reader, ", read by node %d '%s'", n->id, n->name);
 				st = TG_ERR_NUMERIC;
 				/* not sticky: the graph stays usable for the next run */
-				tg_set_error(st, "non-finite value at element %lld of node %d '%s' (op %s, %s %s)%s",
-					(long long)bad, n->id, n->name, n->op->name, tg_dtype_name(n->dtype), tg_sstr(n->shape),
+				tg_set_error(st, "non-finite value at element %lld of node %d '%s' (op %s, %s %s)%s%s",
+					(long long)bad, at->id, at->name, at->op->name, tg_dtype_name(at->dtype), tg_sstr(at->shape), reader,
 					n->flags & TG_FLAG_BACKWARD ? " in the backward pass" : "");
 				break;
 			}

@@ -161,7 +161,12 @@ tg_node *tg_node_new(tg_graph *g, const tg_op *op, int nsrc, tg_node *const *src
 		st = tg_op_fail(g, n, TG_ERR_DTYPE, "bad result dtype %d", (int)n->dtype);
 	if (st == TG_OK) {
 		int64_t ne = tg_shape_numel(n->shape);
-		if (ne < 0 || (uint64_t)ne > (uint64_t)(SIZE_MAX / 2) / tg_dtype_size(n->dtype))
+		bool negative = false;
+		for (int d = 0; d < n->shape.ndim; d++)
+			negative |= n->shape.d[d] < 0;
+		if (negative)
+			st = tg_op_fail(g, n, TG_ERR_SHAPE, "result shape %s has a negative dim", tg_sstr(n->shape));
+		else if (ne < 0 || (uint64_t)ne > (uint64_t)(SIZE_MAX / 2) / tg_dtype_size(n->dtype))
 			st = tg_op_fail(g, n, TG_ERR_SHAPE, "result shape %s is too large (size overflow)", tg_sstr(n->shape));
 		else
 			n->nbytes = (size_t)ne * tg_dtype_size(n->dtype);
@@ -302,6 +307,10 @@ tg_status tg_set_data(tg_node *n, const void *data, size_t nbytes)
 
 tg_node **tg_graph_params(tg_graph *g, int *count)
 {
+	if (!count) {
+		tg_set_error(TG_ERR_ARG, "tg_graph_params: NULL count");
+		return NULL;
+	}
 	*count = 0;
 	if (!g)
 		return NULL;

@@ -67,6 +67,13 @@ void tg_sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, co
 void tg_dgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double *A, int64_t lda,
 	const double *B, int64_t ldb, double beta, double *C, int64_t ldc);
 void tg_blas_set_threads(int n);
+/* General-stride GEMM on the calling thread only (no BLIS threads), for kernels that split their
+** work with tg_parallel_for: C[M,N] = alpha A[M,K] B[K,N] + beta C, where element (i,j) of X is at
+** X + i*rsx + j*csx (a transposed operand is just swapped strides). */
+void tg_sgemm_strided(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t rsa, int64_t csa,
+	const float *B, int64_t rsb, int64_t csb, float beta, float *C, int64_t rsc, int64_t csc);
+void tg_dgemm_strided(int64_t M, int64_t N, int64_t K, double alpha, const double *A, int64_t rsa, int64_t csa,
+	const double *B, int64_t rsb, int64_t csb, double beta, double *C, int64_t rsc, int64_t csc);
 
 /* Thread pool used by tg_parallel_for (engine/exec.c). */
 struct tg_exec {
@@ -86,5 +93,12 @@ tg_status tg_plan_build(tg_graph *g, int ntargets, tg_node *const *targets, tg_p
 
 /* Allocator internals. */
 void *tg_alloc_raw(size_t n);
+
+/* .npy decoding (engine/npy.c): tg_npy_read_mem with `name` (e.g. a checkpoint member) in messages.
+** A .npy is at most TG_NPY_PREAMBLE + TG_NPY_MAX_HEADER bytes longer than its data (numpy's
+** default max_header_size is the same 10000). */
+#define TG_NPY_PREAMBLE 12
+#define TG_NPY_MAX_HEADER 10000
+tg_status tg_npy_decode(const char *name, const void *buf, size_t len, tg_dtype *dtype, tg_shape *shape, void **data);
 
 #endif

@@ -387,6 +387,36 @@ tg_node *tg_upsample2x(tg_graph *g, tg_node *x);         /* bilinear, align_corn
 tg_node *tg_batchnorm2d(tg_graph *g, tg_node *x, tg_node *gamma, tg_node *beta,
 	tg_node *running_mean, tg_node *running_var, bool training, double momentum, double eps);
 
+/* ---- models: U-Net (models/unet.c) */
+
+/* PhiFlow 2.1.1's u_net (phi/torch/nets.py), NCHW. DoubleConv(cin, cout, cmid) = conv3x3 (pad 1)
+** -> [batch norm] -> activation -> conv3x3 -> [batch norm] -> relu. inc = DoubleConv(in, f0, f0);
+** down_i = maxpool 2x2 -> DoubleConv(f[i-1], f[i], f[i]); up_i = bilinear x2 of the deeper
+** value, concat([skip, upsampled]) on channels -> DoubleConv(f[i]+f[i-1], f[i-1], (f[i]+f[i-1])/2);
+** outc = conv1x1 (f0 -> out). As in PhiFlow, up1 (registered first) runs at the deepest level, so
+** unequal filters only fit where PhiFlow's own net fits. */
+#define TG_UNET_MAX_LEVELS 8
+typedef enum tg_activation { TG_ACT_RELU = 0 } tg_activation;
+typedef struct tg_unet_config {
+	int in_channels, out_channels;
+	int levels;                        /* 1..TG_UNET_MAX_LEVELS; H, W divisible by 2^(levels-1) */
+	int filters[TG_UNET_MAX_LEVELS];   /* channels per level */
+	bool batch_norm;                   /* BatchNorm2d (eps 1e-5, momentum 0.1) after each 3x3 conv */
+	bool training;                     /* batch norm on batch statistics (the seed never calls eval()) */
+	tg_activation activation;          /* first activation of each DoubleConv (the second is relu) */
+	uint64_t seed;                     /* initialisation: tg_rng stream per parameter tensor */
+} tg_unet_config;
+/* u_net(1, 1): 4 levels of 16 filters, batch norm (training), relu, seed 0: 37697 parameters. */
+tg_unet_config tg_unet_default(void);
+/* Builds the U-Net on x [N, in, H, W] in dtype t (x is cast if needed) -> [N, out, H, W]. First
+** creates the parameters, named as PyTorch's named_parameters() ("inc.double_conv.0.weight",
+** "down1.conv.double_conv.1.bias", ..., "outc.bias") in registration order inc, down1, up1,
+** down2, up2, ..., outc, so tg_graph_params lists them as the golden flat file does; batch-norm
+** running statistics are state nodes "<bn>.running_mean" / ".running_var". Initialisation as
+** PyTorch's defaults: conv weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)), gamma 1,
+** beta 0, running mean 0, running var 1. Nodes are scoped "unet/<module>" for DOT clusters. */
+tg_node *tg_unet(tg_graph *g, const tg_unet_config *cfg, tg_dtype t, tg_node *x);
+
 /* ---------------------------------------------------------------- optimizer and checkpoints */
 
 typedef struct tg_adam_config { double lr, beta1, beta2, eps; } tg_adam_config;
@@ -401,18 +431,105 @@ tg_node **tg_graph_params(tg_graph *g, int *count);
 
 /* Checkpoint: every PARAM and STATE node, by name, in an .npz (zip of .npy) that numpy.load
 ** reads. Written to a temporary file and renamed. Load checks names, shapes, dtypes and CRCs,
-** and fails naming what does not match. */
+** and fails naming what does not match. Names must be distinct and non-empty; the member
+** "<name>.npy" keeps any '/' or '.'. Errors go to tg_last_error(), not to the graph (it stays
+** usable), and a failed load changes no node's data. (engine/checkpoint.c) */
 tg_status tg_checkpoint_save(tg_graph *g, const char *path);
 tg_status tg_checkpoint_load(tg_graph *g, const char *path);
 
 /* ---------------------------------------------------------------- .npy interop (engine/npy.c) */
 
-/* Reads a .npy (v1.0/2.0/3.0, little-endian <f4, <f8, <c16, C order). *data is tg_malloc'ed. */
+/* Reads a .npy (v1.0/2.0/3.0, little-endian <f4, <f8, <c16, C order). *data is tg_malloc'ed:
+** free it with tg_free(*data, tg_shape_numel(*shape) * tg_dtype_size(*dtype)). Errors
+** (TG_ERR_FORMAT, TG_ERR_IO, TG_ERR_NOMEM) name the file; the message is in tg_last_error(). */
 tg_status tg_npy_read(const char *path, tg_dtype *dtype, tg_shape *shape, void **data);
 tg_status tg_npy_read_mem(const void *buf, size_t len, tg_dtype *dtype, tg_shape *shape, void **data);
 /* Writes atomically (temporary file + rename). */
 tg_status tg_npy_write(const char *path, tg_dtype dtype, tg_shape shape, const void *data);
-/* Encodes into a tg_malloc'ed buffer (for .npz members). */
+/* Encodes into a tg_malloc'ed buffer (for .npz members); free it with tg_free(*buf, *len). */
 tg_status tg_npy_encode(tg_dtype dtype, tg_shape shape, const void *data, void **buf, size_t *len);
+
+/* ---- models: heat-inversion data and training (models/heat_*.c) */
+
+/* Adds strength * SoftGeometryMask(Cuboid(center, half)) sampled at the cell centres (i+0.5, j+0.5)
+** of an nx x ny unit grid to out [nx, ny] (PhiFlow 2.1.1: value clip(0.5 - d / 1.414214, 0, 1),
+** d the signed L-inf distance to the box; not periodic). Vectors are (x, y). */
+void tg_heat_box_mask(int64_t nx, int64_t ny, const double center[2], const double half[2], double strength,
+	double *out);
+/* The seed's generate_heat_example: examples first .. first+count-1 of batch `step` into
+** out [count, nx, ny] (f64): 4..10 boxes of random position, size and strength, summed.
+** Example k of batch s depends only on (seed, s, k), not on how a batch is split. */
+tg_status tg_heat_generate(uint64_t seed, uint64_t step, int64_t first, int64_t count, int64_t nx, int64_t ny,
+	double *out);
+/* A batch index that training never reaches (steps are ints): evaluation data. */
+#define TG_HEAT_EVAL_STEP UINT64_C(0xffffffff)
+
+typedef enum tg_heat_method { TG_HEAT_GD = 0, TG_HEAT_SIP = 1 } tg_heat_method;
+const char *tg_heat_method_name(tg_heat_method m);   /* "gd" / "sip" */
+
+typedef struct tg_heat_config {
+	tg_heat_method method;
+	int steps;          /* length of a run (50): tg_heat_trainer_run trains until this many are done */
+	int batch;          /* examples per step (128) */
+	int64_t nx, ny;     /* grid (64 x 64); multiples of 8 (three 2x2 poolings in the U-Net) */
+	double amount;      /* diffusion t * nu (8) */
+	double lr;          /* Adam learning rate (1e-3; betas 0.9, 0.999, eps 1e-7) */
+	uint64_t seed;      /* U-Net initialisation and data stream; < 2^53 */
+	int threads;        /* kernel threads (1) */
+	unsigned run_methods; /* methods of the whole run, bits 1u << tg_heat_method (0: this one only);
+	                      ** kept in checkpoints so that resuming a run continues all of them */
+} tg_heat_config;
+tg_heat_config tg_heat_default(void);
+
+/* The seed's loss_function as graph nodes, GD and SIP from the same ops:
+**   y_target = diffuse(x_gt); prediction = unet(f32(y_target)) [B, X, Y] f32, shifted by
+**   f32(mean(x_gt)) - mean(prediction) per item; x = stop_gradient(prediction);
+**   x_loss = l2(x_gt - x); GD: y_loss = loss = l2(diffuse(prediction) - y_target);
+**   SIP: y_loss = loss = tg_sip_loss(phys, prediction, y_target).
+** Then tg_backward of sum_b loss[b] (seed ones) and tg_adam over every parameter. */
+typedef struct tg_heat_graph {
+	tg_node *x_gt;            /* input f64 [B, X, Y] */
+	tg_node *y_target;        /* f64 [B, X, Y] */
+	tg_node *x;               /* stop_gradient(prediction), f32 [B, X, Y] */
+	tg_node *x_loss, *y_loss; /* f64 [B] */
+	tg_node *loss;            /* the backpropagated per-item loss [B] */
+	tg_node *update;          /* the Adam step: computed with the losses, it runs after them */
+	tg_node *meta;            /* state "heat.config": the config and step count, in checkpoints */
+} tg_heat_graph;
+/* phys = tg_diffusion_physics(cfg->amount, TG_SEED_REL_UNCERTAINTY) must outlive g. */
+tg_status tg_heat_build_graph(tg_graph *g, const tg_heat_config *cfg, const tg_physics *phys, tg_heat_graph *out);
+
+/* A trainer: the seed's loss_function as one graph (U-Net, mean shift, losses, backward of the
+** batch-summed loss, Adam). GD backpropagates l2(diffuse(prediction) - y_target); SIP uses
+** tg_sip_loss. Same U-Net initialisation for both methods and the same data sequence. */
+typedef struct tg_heat_trainer tg_heat_trainer;
+tg_status tg_heat_trainer_new(const tg_heat_config *cfg, tg_heat_trainer **out);
+void tg_heat_trainer_free(tg_heat_trainer *t);
+const tg_heat_config *tg_heat_trainer_config(const tg_heat_trainer *t);
+tg_graph *tg_heat_trainer_graph(tg_heat_trainer *t);
+int tg_heat_trainer_steps_done(const tg_heat_trainer *t);
+
+/* One step on batch number steps_done: the batch means of the x-loss l2(x_gt - x) and the y-loss
+** l2(diffuse(x) - y_target), computed with the weights before this step's update. Non-finite
+** losses give TG_ERR_NUMERIC (the update has run and the step counts). */
+typedef struct tg_heat_losses { int step; double x_loss, y_loss, seconds; } tg_heat_losses;
+tg_status tg_heat_trainer_step(tg_heat_trainer *t, tg_heat_losses *out);
+/* Trains from steps_done until cfg.steps are done (a loaded checkpoint continues its run), calling
+** cb after each step (may be NULL); cb returning false stops after that step. */
+typedef bool (*tg_heat_callback)(const tg_heat_losses *l, void *ud);
+tg_status tg_heat_trainer_run(tg_heat_trainer *t, tg_heat_callback cb, void *ud);
+/* Losses of the current weights on the given batch x_gt [batch, nx, ny], no update; the
+** prediction stays readable through tg_heat_trainer_sample. Batch norm uses batch statistics
+** as in training (the seed never switches to eval mode). */
+tg_status tg_heat_trainer_eval(tg_heat_trainer *t, const double *x_gt, tg_heat_losses *out);
+/* Item b of the last step's or eval's batch: x_gt and the (mean-shifted) prediction, [nx, ny]. */
+tg_status tg_heat_trainer_sample(tg_heat_trainer *t, int b, double *x_gt, double *prediction);
+
+/* Checkpoints (tg_checkpoint_save of the trainer's graph): weights, Adam state and the config and
+** step count, so a resumed run gives the same losses as an uninterrupted one. load needs a trainer
+** built with the checkpoint's U-Net shape; tg_heat_checkpoint_info reads the config first. */
+tg_status tg_heat_trainer_save(tg_heat_trainer *t, const char *path);
+tg_status tg_heat_trainer_load(tg_heat_trainer *t, const char *path);
+tg_status tg_heat_checkpoint_info(const char *path, tg_heat_config *cfg, int *steps_done);
 
 #endif

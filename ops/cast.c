@@ -10,8 +10,8 @@ static tg_status cast_infer(tg_graph *g, tg_node *n)
 	if ((int)to < 0 || to >= TG_DTYPE_COUNT)
 		return tg_op_fail(g, n, TG_ERR_DTYPE, "unknown target dtype %d", (int)to);
 	if (tg_dtype_is_complex(from) && !tg_dtype_is_complex(to))
-		return tg_op_fail(g, n, TG_ERR_DTYPE, "%s -> %s would drop the imaginary part; use tg_real or tg_abs",
-			tg_dtype_name(from), tg_dtype_name(to));
+		return tg_op_fail(g, n, TG_ERR_DTYPE, "%s -> %s of %s would drop the imaginary part; use tg_real or tg_abs",
+			tg_dtype_name(from), tg_dtype_name(to), tg_sstr(n->src[0]->shape));
 	n->shape = n->src[0]->shape;
 	n->dtype = to;
 	return TG_OK;

@@ -6,10 +6,10 @@
 
 static tg_status compare_infer(tg_graph *g, tg_node *n)
 {
-	if (tg_dtype_is_complex(n->src[0]->dtype) && n->attr.i[0] != TG_EQ && n->attr.i[0] != TG_NE)
-		return tg_op_fail(g, n, TG_ERR_DTYPE, "ordering comparisons need real inputs, got %s", tg_dtype_name(n->src[0]->dtype));
-	if (tg_dtype_is_complex(n->src[0]->dtype))
-		return tg_op_fail(g, n, TG_ERR_DTYPE, "complex inputs are not supported");
+	tg_node *a = n->src[0], *b = n->src[1];
+	if (tg_dtype_is_complex(a->dtype))   /* the constructor promoted both to one dtype */
+		return tg_op_fail(g, n, TG_ERR_DTYPE, "inputs are %s %s and %s %s; expected real inputs (f32 or f64)",
+			tg_dtype_name(a->dtype), tg_sstr(a->shape), tg_dtype_name(b->dtype), tg_sstr(b->shape));
 	if (n->attr.i[0] < TG_LT || n->attr.i[0] > TG_NE)
 		return tg_op_fail(g, n, TG_ERR_ARG, "unknown comparison %lld", (long long)n->attr.i[0]);
 	return ew_infer_binary(g, n);

@@ -25,6 +25,8 @@ static tg_status concat_infer(tg_graph *g, tg_node *n)
 		if (!ok)
 			return tg_op_fail(g, n, TG_ERR_SHAPE, "input %d %s does not match input 0 %s outside axis %d", k, tg_sstr(sk),
 				tg_sstr(s0), ax);
+		if (sk.d[ax] > INT64_MAX - n->shape.d[ax])
+			return tg_op_fail(g, n, TG_ERR_SHAPE, "axis %d of the result overflows at input %d %s", ax, k, tg_sstr(sk));
 		n->shape.d[ax] += sk.d[ax];
 	}
 	return TG_OK;

@@ -108,11 +108,39 @@ static inline double complex bin_c(double complex x, double complex y, ew_kind k
 	}
 }
 
+/* Inputs of the output's shape, real dtypes: one loop per kind with a constant kind, which the
+** compiler vectorises (a switch per element is an indirect jump per element). */
+#define BIN_LOOP(T, K) for (int64_t i = lo; i < hi; i++) y[i] = bin_##T(a[i], b[i], K)
+#define BIN_SAME(T)                                                                                     \
+	static void bin_same_##T(const T *a, const T *b, T *y, int64_t lo, int64_t hi, ew_kind k)          \
+	{                                                                                               \
+		switch (k) {                                                                            \
+		case EW_ADD: BIN_LOOP(T, EW_ADD); break;                                                \
+		case EW_SUB: BIN_LOOP(T, EW_SUB); break;                                                \
+		case EW_MUL: BIN_LOOP(T, EW_MUL); break;                                                \
+		case EW_DIV: BIN_LOOP(T, EW_DIV); break;                                                \
+		case EW_RELU_GRAD: BIN_LOOP(T, EW_RELU_GRAD); break;                                    \
+		default: for (int64_t i = lo; i < hi; i++) y[i] = bin_##T(a[i], b[i], k); break;        \
+		}                                                                                       \
+	}
+BIN_SAME(float)
+BIN_SAME(double)
+#undef BIN_SAME
+#undef BIN_LOOP
+
 static void bin_chunk(void *arg, int64_t c)
 {
 	bin_job *j = arg;
 	tg_node *n = j->n;
 	int64_t lo = c * EW_CHUNK, hi = lo + EW_CHUNK < j->ne ? lo + EW_CHUNK : j->ne;
+	if (j->same && n->dtype == TG_F32) {
+		bin_same_float(n->src[0]->data, n->src[1]->data, n->data, lo, hi, j->kind);
+		return;
+	}
+	if (j->same && n->dtype == TG_F64) {
+		bin_same_double(n->src[0]->data, n->src[1]->data, n->data, lo, hi, j->kind);
+		return;
+	}
 	int nd = n->shape.ndim;
 	int64_t idx[TG_MAX_DIMS] = {0}, rem = lo, ia = 0, ib = 0;
 	if (!j->same) {
@@ -200,17 +228,33 @@ static void un_chunk(void *arg, int64_t c)
 	un_job *j = arg;
 	tg_node *n = j->n, *a = n->src[0];
 	int64_t lo = c * EW_CHUNK, hi = lo + EW_CHUNK < j->ne ? lo + EW_CHUNK : j->ne;
+	/* one loop per kind with a constant kind, so each inlines to a branch-free (vectorised) loop:
+	** a switch inside the loop costs an indirect jump per element (relu: 7 ns vs <1 ns) */
+#define UN_LOOP(FN, K) for (int64_t i = lo; i < hi; i++) y[i] = FN(x[i], K, j->f)
+#define UN_SWITCH(FN)                                                                                   \
+	switch (j->kind) {                                                                              \
+	case EW_NEG: UN_LOOP(FN, EW_NEG); break;                                                        \
+	case EW_EXP: UN_LOOP(FN, EW_EXP); break;                                                        \
+	case EW_LOG: UN_LOOP(FN, EW_LOG); break;                                                        \
+	case EW_SQRT: UN_LOOP(FN, EW_SQRT); break;                                                      \
+	case EW_ABS: UN_LOOP(FN, EW_ABS); break;                                                        \
+	case EW_SQUARE: UN_LOOP(FN, EW_SQUARE); break;                                                  \
+	case EW_POW: UN_LOOP(FN, EW_POW); break;                                                        \
+	case EW_SCALE: UN_LOOP(FN, EW_SCALE); break;                                                    \
+	case EW_RELU: UN_LOOP(FN, EW_RELU); break;                                                      \
+	default: UN_LOOP(FN, EW_COPY); break;                                                           \
+	}
 	if (a->dtype == TG_F32) {
 		float *y = n->data;
 		const float *x = a->data;
-		for (int64_t i = lo; i < hi; i++)
-			y[i] = un_f(x[i], j->kind, j->f);
+		UN_SWITCH(un_f)
 	} else if (a->dtype == TG_F64) {
 		double *y = n->data;
 		const double *x = a->data;
-		for (int64_t i = lo; i < hi; i++)
-			y[i] = un_d(x[i], j->kind, j->f);
+		UN_SWITCH(un_d)
 	} else {
+#undef UN_SWITCH
+#undef UN_LOOP
 		const double complex *x = a->data;
 		for (int64_t i = lo; i < hi; i++) {
 			double complex z = x[i];

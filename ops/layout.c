@@ -90,6 +90,29 @@ typedef struct gather_job {
 	size_t es;
 } gather_job;
 
+/* Copies n elements of size es from src with element stride s (0: broadcast, 1: contiguous). */
+static void gather_run(char *dst, const char *src, int64_t n, int64_t s, size_t es)
+{
+	if (s == 1) {
+		memcpy(dst, src, (size_t)n * es);
+	} else if (s == 0 && es == sizeof(float)) {
+		float v;
+		memcpy(&v, src, es);
+		for (int64_t k = 0; k < n; k++)
+			memcpy(dst + (size_t)k * es, &v, sizeof v);
+	} else if (s == 0 && es == sizeof(double)) {
+		double v;
+		memcpy(&v, src, es);
+		for (int64_t k = 0; k < n; k++)
+			memcpy(dst + (size_t)k * es, &v, sizeof v);
+	} else {
+		for (int64_t k = 0; k < n; k++)
+			memcpy(dst + (size_t)k * es, src + (size_t)(k * s) * es, es);
+	}
+}
+
+/* Runs along the innermost axis at a time (memcpy or fill when contiguous or broadcast: a
+** per-element index update made broadcast_to of a scalar ~1 GB/s). */
 static void gather_chunk(void *arg, int64_t c)
 {
 	gather_job *j = arg;
@@ -103,9 +126,22 @@ static void gather_chunk(void *arg, int64_t c)
 	}
 	char *dst = j->dst;
 	const char *src = j->src;
-	for (int64_t i = lo; i < hi; i++) {
-		memcpy(dst + (size_t)i * j->es, src + (size_t)off * j->es, j->es);
-		for (int d = nd - 1; d >= 0; d--) {
+	if (nd == 0) {
+		memcpy(dst, src + (size_t)off * j->es, j->es);
+		return;
+	}
+	int in = nd - 1;
+	for (int64_t i = lo; i < hi;) {
+		int64_t run = j->shape.d[in] - idx[in] < hi - i ? j->shape.d[in] - idx[in] : hi - i;
+		gather_run(dst + (size_t)i * j->es, src + (size_t)off * j->es, run, j->st[in], j->es);
+		i += run;
+		off += run * j->st[in];
+		idx[in] += run;
+		if (idx[in] < j->shape.d[in])
+			continue;
+		off -= j->st[in] * idx[in];
+		idx[in] = 0;
+		for (int d = in - 1; d >= 0; d--) {
 			off += j->st[d];
 			if (++idx[d] < j->shape.d[d])
 				break;

@@ -14,8 +14,12 @@
 	TG_PHYSICS_OPS(X) TG_NN_OPS(X)
 
 /* Physics ops (ops/fft2.c, ops/diffuse.c, ...) and neural-network ops (ops/conv2d.c, ...). */
-#define TG_PHYSICS_OPS(X)
-#define TG_NN_OPS(X)
+#define TG_PHYSICS_OPS(X) X(fft2) X(ifft2) X(rfft2) X(irfft2) X(diffuse) X(inv_diffuse)
+#define TG_NN_OPS(X) \
+	X(conv2d) X(conv2d_backward_data) X(conv2d_backward_weight) X(conv2d_backward_bias) \
+	X(maxpool2d) X(maxpool2d_backward) X(upsample2x) X(upsample2x_backward) \
+	X(batchnorm2d) X(batchnorm2d_grad_stats) X(batchnorm2d_backward_data) \
+	X(adam_tick) X(adam_update) X(adam_step)
 
 #define DECLARE(name) extern const tg_op tg_op_##name;
 TG_BUILTIN_OPS(DECLARE)

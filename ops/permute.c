@@ -47,7 +47,7 @@ tg_node *tg_permute(tg_graph *g, tg_node *a, const int *perm)
 	if (!g || !a)
 		return NULL;
 	if (!perm)
-		return tg_graph_fail(g, TG_ERR_ARG, "permute: NULL axis order"), NULL;
+		return tg_graph_fail(g, TG_ERR_ARG, "permute: NULL axis order for input %s", tg_sstr(a->shape)), NULL;
 	tg_attrs at = {0};
 	for (int d = 0; d < a->shape.ndim; d++)
 		at.i[d] = perm[d];

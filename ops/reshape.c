@@ -35,7 +35,8 @@ tg_node *tg_reshape(tg_graph *g, tg_node *a, tg_shape s)
 	if (!g || !a)
 		return NULL;
 	if (s.ndim < 0 || s.ndim > TG_MAX_DIMS)
-		return tg_graph_fail(g, TG_ERR_SHAPE, "reshape: target %s has too many dims", tg_sstr(s)), NULL;
+		return tg_graph_fail(g, TG_ERR_SHAPE, "reshape: target has %d dims, at most %d supported (input %s)", s.ndim,
+			TG_MAX_DIMS, tg_sstr(a->shape)), NULL;
 	if (tg_shape_eq(a->shape, s))
 		return a;
 	tg_attrs at = {0};

@@ -40,7 +40,8 @@ tg_node *tg_sum_to(tg_graph *g, tg_node *a, tg_shape s)
 	if (!g || !a)
 		return NULL;
 	if (s.ndim < 0 || s.ndim > TG_MAX_DIMS)
-		return tg_graph_fail(g, TG_ERR_SHAPE, "sum_to: target %s has too many dims", tg_sstr(s)), NULL;
+		return tg_graph_fail(g, TG_ERR_SHAPE, "sum_to: target has %d dims, at most %d supported (input %s)", s.ndim,
+			TG_MAX_DIMS, tg_sstr(a->shape)), NULL;
 	tg_attrs at = {0};
 	at.i[1] = s.ndim;
 	for (int d = 0; d < s.ndim; d++)

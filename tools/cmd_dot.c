@@ -2,6 +2,7 @@
 ** cmd_dot.c: `tgraph dot`: dump a built-in graph (forward, backward and optimizer nodes) as DOT.
 */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "cli.h"
 
@@ -37,11 +38,22 @@ int cmd_dot(int argc, char **argv)
 		return rc;
 	}
 	if (opt.profile) {
-		/* run everything once so each node has a measured time */
-		int n = tg_graph_node_count(g);
-		tg_node *last[1] = {tg_graph_node(g, n - 1)};
+		/* run everything once so each node has a measured time: the targets are the sinks (values
+		** no node reads), since the last node alone (e.g. the Adam step) misses the losses */
+		int n = tg_graph_node_count(g), ns = 0;
+		bool *read = calloc((size_t)n + 1, sizeof *read);
+		tg_node **sinks = calloc((size_t)n + 1, sizeof *sinks);
+		for (int i = 0; read && sinks && i < n; i++)
+			for (int k = 0; k < tg_graph_node(g, i)->nsrc; k++)
+				read[tg_graph_node(g, i)->src[k]->id] = true;
+		for (int i = 0; read && sinks && i < n; i++)
+			if (!read[i] && !(tg_graph_node(g, i)->op->flags & TG_OP_LEAF))
+				sinks[ns++] = tg_graph_node(g, i);
 		tg_graph_set_threads(g, 1);
-		if (tg_graph_compute(g, 1, last) != TG_OK) {
+		tg_status st = !read || !sinks ? TG_ERR_NOMEM : ns ? tg_graph_compute(g, ns, sinks) : TG_OK;
+		free(read);
+		free(sinks);
+		if (st != TG_OK) {
 			int rc = cli_fail("dot", "running graph '%s' for the profile failed", name);
 			tg_graph_free(g);
 			return rc;

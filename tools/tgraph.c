@@ -11,6 +11,11 @@
 
 int cmd_dot(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_diffuse(int argc, char **argv);
+int cmd_sip_inverse(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 #define EXTRA_COMMANDS
 
 static int cmd_help(int argc, char **argv);
@@ -22,6 +27,17 @@ static const cli_command commands[] = {
 	{"dot", "[--graph NAME] [--out FILE.dot] [--svg FILE.svg] [--forward|--backward] [--profile]",
 		"dump a built-in graph with its backward part as DOT (stdout by default)", cmd_dot},
 	{"info", "NAME", "print a built-in graph's node and parameter counts (e.g. `tgraph info unet`)", cmd_info},
+	{"bench", "[--threads N] [--filter NAME] [--reps N] [--warmup N] [--json] [--profile] [--list]",
+		"time ops and training steps at the seed's sizes (median/min/max ms, GFLOP/s, peak bytes)", cmd_bench},
+	{"diffuse", "--amount A IN.npy OUT.npy", "diffuse [B,]X,Y grids (PhiFlow's diffuse.fourier, amount = diffusivity*dt)",
+		cmd_diffuse},
+	{"sip-inverse", "--amount A [--rel-uncertainty R] RESIDUAL.npy DX.npy [--kernel K.npy] [--prob P.npy] [--uncertainty U.npy]",
+		"the seed's damped inverse diffusion of a residual (R default float32(1e-6))", cmd_sip_inverse},
+	{"train", "[--method sip|gd|both] [--steps 50] [--batch 128] [--res 64|XxY] [--amount 8] [--lr 1e-3] [--seed 0] "
+		"[--threads 1] [--out DIR] [--resume CKPT|DIR]",
+		"the seed's heat inversion: train the U-Net with SIP and/or GD; losses.csv, figures, checkpoints", cmd_train},
+	{"eval", "--checkpoint CKPT [--batch N] [--seed S] [--threads N] [--out DIR]",
+		"x/y losses of a trained U-Net on fresh samples, with a reconstruction figure", cmd_eval},
 };
 #define NCOMMANDS (int)(sizeof commands / sizeof commands[0])
 

@@ -1,0 +1,90 @@
+/*
+** conv2d.h: what the convolution ops (ops/conv2d.c: the ops and the BLIS im2col path) and the
+** direct AVX-512 float32 kernels (ops/conv2d_direct.c) share: the geometry of one convolution
+** and its row bands, and the per-thread workspaces of the chunks.
+*/
+#ifndef TG_CONV2D_H
+#define TG_CONV2D_H
+
+#include "../engine/internal.h"
+#include <stdatomic.h>
+
+#define CONV_ROWS_PIXELS 1024 /* output pixels per chunk at most (whole rows, at least one) */
+
+/* y [N,O,Ho,Wo] = x [N,C,H,W] (*) w [O,C,KH,KW], stride 1, padding ph, pw (negative: cropping,
+** used by backward-data when pad > K-1). A chunk is a band of `rows` output rows of one image. */
+typedef struct conv_geom {
+	size_t es;                         /* element size: 4 (f32) or 8 (f64) */
+	int64_t N, C, H, W, O, KH, KW, ph, pw, Ho, Wo;
+	int64_t rows, bands;               /* output rows per chunk, chunks per image */
+	int64_t kkc;                       /* KH*KW*C */
+} conv_geom;
+
+static inline size_t conv_align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+conv_geom conv_geom_make(tg_dtype t, int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t KH, int64_t KW,
+	int64_t ph, int64_t pw);
+
+/* A chunk borrows one of nthreads workspaces (at most nthreads chunks run at once). Which one it
+** gets does not change what it computes. */
+typedef struct conv_slots {
+	char *mem;
+	size_t bytes;
+	int n;
+	atomic_int *busy;
+} conv_slots;
+
+static inline size_t conv_slots_bytes(int n, size_t bytes)
+{
+	return conv_align64(sizeof(atomic_int) * (size_t)n) + (size_t)n * conv_align64(bytes);
+}
+
+static inline void conv_slots_init(conv_slots *s, char *mem, int n, size_t bytes)
+{
+	s->busy = (atomic_int *)mem;
+	s->n = n;
+	s->bytes = conv_align64(bytes);
+	s->mem = mem + conv_align64(sizeof(atomic_int) * (size_t)n);
+	for (int i = 0; i < n; i++)
+		atomic_init(&s->busy[i], 0);
+}
+
+static inline char *conv_slot_take(conv_slots *s, int *k)
+{
+	for (;;)
+		for (int i = 0; i < s->n; i++)
+			if (!atomic_exchange(&s->busy[i], 1)) {
+				*k = i;
+				return s->mem + (size_t)i * s->bytes;
+			}
+}
+
+static inline void conv_slot_give(conv_slots *s, int k) { atomic_store(&s->busy[k], 0); }
+
+/* ---------------------------------------------------------------- direct f32 kernels */
+
+/* On x86-64 with AVX-512F (checked at run time), f32 convolutions use direct kernels that keep
+** 16 output pixels of a row in one register: 150-180 GFLOP/s per core against 80 for BLIS on the
+** conv GEMMs (measured on 16-channel 64x64 images). Elsewhere, and for f64, the BLIS path. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define CONV_DIRECT 1
+bool conv_direct_usable(void);
+/* Tests: false forces the BLIS path for f32 too. */
+void conv2d_set_direct(bool on);
+/* Bytes of the packed kernel (weights, bias, tap offsets) and of one chunk's input band. */
+size_t conv_direct_pack_bytes(const conv_geom *q);
+size_t conv_direct_band_bytes(const conv_geom *q);
+/* Packs w [O,C,KH,KW] (flip: w [C,O,KH,KW] of the forward conv, flipped and transposed, for
+** backward-data) and bias [O] or NULL for the convolution q. */
+void conv_direct_pack(const conv_geom *q, const float *w, bool flip, const float *bias, void *pack);
+/* Output rows [r0, r0+nr) of one image: img [C,H,W] -> y [O,Ho,Wo]. */
+void conv_direct_rows(const conv_geom *q, const void *pack, const float *img, float *y, int64_t r0, int64_t nr,
+	float *band);
+/* partial [O][C][KH][KW] = the weight gradient of one image: img [C,H,W], dy [O,Ho,Wo]. */
+void conv_direct_dw(const conv_geom *q, const void *pack, const float *img, const float *dy, float *partial,
+	float *band);
+#else
+#define CONV_DIRECT 0
+#endif
+
+#endif

@@ -1,0 +1,313 @@
+/*
+** test_nn_ops.c: the neural-network ops against naive loops (conv2d and its three backward ops
+** over kernel sizes and paddings, including padding > kernel-1), max-pool ties, PyTorch's
+** bilinear values, batch-norm running statistics and eval mode, and the shape errors of every
+** constructor.
+*/
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "tgraph.h"
+
+static tg_node *rand_input(tg_graph *g, const char *name, tg_dtype t, tg_shape s, uint64_t seed)
+{
+	tg_node *n = tg_input(g, name, t, s);
+	tg_rng r = {seed, 3};
+	for (int64_t i = 0; i < tg_numel(n); i++) {
+		double v = 2 * tg_rng_uniform(r, (uint64_t)i) - 1;
+		if (t == TG_F32)
+			tg_f32(n)[i] = (float)v;
+		else
+			tg_f64(n)[i] = v;
+	}
+	return n;
+}
+
+static double val(const tg_node *n, int64_t i)
+{
+	return n->dtype == TG_F32 ? (double)((const float *)n->data)[i] : ((const double *)n->data)[i];
+}
+
+/* max |n - ref| / max |ref| */
+static double err_vs(const tg_node *n, const double *ref)
+{
+	double e = 0, m = 0;
+	for (int64_t i = 0; i < tg_numel(n); i++) {
+		e = fmax(e, fabs(val(n, i) - ref[i]));
+		m = fmax(m, fabs(ref[i]));
+	}
+	return m > 0 ? e / m : e;
+}
+
+/* Naive conv and its gradients for loss = sum(gy * y): y, dx, dw, db. */
+static void naive_conv(const tg_node *x, const tg_node *w, const tg_node *b, const tg_node *gy, int pad, double *y,
+	double *dx, double *dw, double *db)
+{
+	int64_t N = x->shape.d[0], C = x->shape.d[1], H = x->shape.d[2], W = x->shape.d[3];
+	int64_t O = w->shape.d[0], KH = w->shape.d[2], KW = w->shape.d[3];
+	int64_t Ho = H + 2 * pad - KH + 1, Wo = W + 2 * pad - KW + 1;
+	memset(dx, 0, sizeof(double) * (size_t)tg_numel(x));
+	memset(dw, 0, sizeof(double) * (size_t)tg_numel(w));
+	memset(db, 0, sizeof(double) * (size_t)O);
+	for (int64_t n = 0; n < N; n++)
+		for (int64_t o = 0; o < O; o++)
+			for (int64_t i = 0; i < Ho; i++)
+				for (int64_t j = 0; j < Wo; j++) {
+					int64_t yi = ((n * O + o) * Ho + i) * Wo + j;
+					double acc = val(b, o), g = val(gy, yi);
+					db[o] += g;
+					for (int64_t c = 0; c < C; c++)
+						for (int64_t kh = 0; kh < KH; kh++)
+							for (int64_t kw = 0; kw < KW; kw++) {
+								int64_t ih = i + kh - pad, iw = j + kw - pad;
+								if (ih < 0 || ih >= H || iw < 0 || iw >= W)
+									continue;
+								int64_t xi = ((n * C + c) * H + ih) * W + iw, wi = ((o * C + c) * KH + kh) * KW + kw;
+								acc += val(x, xi) * val(w, wi);
+								dx[xi] += g * val(w, wi);
+								dw[wi] += g * val(x, xi);
+							}
+					y[yi] = acc;
+				}
+}
+
+static void check_conv(tg_dtype t, tg_shape xs, tg_shape ws, int pad, double tol)
+{
+	tg_graph *g = tg_graph_new();
+	tg_node *x = rand_input(g, "x", t, xs, 1), *w = rand_input(g, "w", t, ws, 2);
+	tg_node *b = rand_input(g, "b", t, TG_SHAPE(ws.d[0]), 3);
+	tg_node *y = tg_conv2d(g, x, w, b, pad);
+	cr_assert(y, "%s", tg_graph_error(g));
+	tg_node *gy = rand_input(g, "gy", t, y->shape, 4);
+	tg_node *wrt[3] = {x, w, b};
+	cr_assert_eq(tg_backward(g, y, gy, 3, wrt), TG_OK, "%s", tg_graph_error(g));
+	tg_node *targets[4] = {y, x->grad, w->grad, b->grad};
+	cr_assert_eq(tg_graph_compute(g, 4, targets), TG_OK, "%s", tg_last_error());
+	double *ry = malloc(sizeof(double) * (size_t)tg_numel(y)), *rdx = malloc(sizeof(double) * (size_t)tg_numel(x));
+	double *rdw = malloc(sizeof(double) * (size_t)tg_numel(w)), *rdb = malloc(sizeof(double) * (size_t)ws.d[0]);
+	naive_conv(x, w, b, gy, pad, ry, rdx, rdw, rdb);
+	double e[4] = {err_vs(y, ry), err_vs(x->grad, rdx), err_vs(w->grad, rdw), err_vs(b->grad, rdb)};
+	const char *what[4] = {"y", "dx", "dw", "db"};
+	char sx[64], sw[64];
+	for (int k = 0; k < 4; k++)
+		cr_expect(e[k] <= tol, "%s x %s w %s pad %d: %s error %g", tg_dtype_name(t), tg_shape_str(xs, sx, sizeof sx),
+			tg_shape_str(ws, sw, sizeof sw), pad, what[k], e[k]);
+	free(ry), free(rdx), free(rdw), free(rdb);
+	tg_graph_free(g);
+}
+
+#if defined(__x86_64__)
+/* ops/conv2d.h: false runs f32 convolutions on the BLIS path even where AVX-512 is there. */
+void conv2d_set_direct(bool on);
+#define SET_DIRECT(on) conv2d_set_direct(on)
+#else
+#define SET_DIRECT(on) (void)(on)
+#endif
+
+/* f64 (BLIS), f32 on the direct kernels where the CPU has them, f32 on BLIS. */
+Test(nn, conv2d_matches_naive_loops)
+{
+	for (int dt = 0; dt < 3; dt++) {
+		tg_dtype t = dt ? TG_F32 : TG_F64;
+		double tol = dt ? 2e-6 : 1e-14;
+		SET_DIRECT(dt != 2);
+		check_conv(t, TG_SHAPE(2, 3, 7, 6), TG_SHAPE(4, 3, 3, 3), 1, tol);
+		check_conv(t, TG_SHAPE(2, 3, 7, 6), TG_SHAPE(4, 3, 3, 3), 0, tol);
+		check_conv(t, TG_SHAPE(1, 2, 5, 8), TG_SHAPE(3, 2, 2, 3), 2, tol);   /* rectangular kernel */
+		check_conv(t, TG_SHAPE(2, 2, 4, 5), TG_SHAPE(2, 2, 3, 3), 3, tol);   /* pad > kernel - 1 */
+		check_conv(t, TG_SHAPE(2, 5, 6, 6), TG_SHAPE(3, 5, 1, 1), 0, tol);   /* 1x1 */
+		check_conv(t, TG_SHAPE(1, 2, 9, 9), TG_SHAPE(2, 2, 5, 5), 2, tol);
+		check_conv(t, TG_SHAPE(3, 4, 40, 37), TG_SHAPE(5, 4, 3, 3), 1, tol); /* several row bands */
+	}
+}
+
+/* Chunks are fixed bands of rows, so any thread count gives the same bits (on either f32 path). */
+static void check_threads(bool direct)
+{
+	float *ref[4] = {0};
+	SET_DIRECT(direct);
+	for (int threads = 1; threads <= 3; threads++) {
+		tg_graph *g = tg_graph_new();
+		tg_graph_set_threads(g, threads);
+		tg_node *x = rand_input(g, "x", TG_F32, TG_SHAPE(4, 6, 48, 40), 1), *w = rand_input(g, "w", TG_F32, TG_SHAPE(8, 6, 3, 3), 2);
+		tg_node *b = rand_input(g, "b", TG_F32, TG_SHAPE(8), 3);
+		tg_node *y = tg_conv2d(g, x, w, b, 1);
+		tg_node *gy = rand_input(g, "gy", TG_F32, y->shape, 4);
+		cr_assert_eq(tg_backward(g, y, gy, 3, (tg_node *[]){x, w, b}), TG_OK);
+		tg_node *t[4] = {y, x->grad, w->grad, b->grad};
+		cr_assert_eq(tg_graph_compute(g, 4, t), TG_OK, "%s", tg_last_error());
+		for (int k = 0; k < 4; k++) {
+			if (threads == 1) {
+				ref[k] = malloc(tg_nbytes(t[k]));
+				memcpy(ref[k], t[k]->data, tg_nbytes(t[k]));
+			} else {
+				cr_expect(memcmp(ref[k], t[k]->data, tg_nbytes(t[k])) == 0, "output %d differs with %d threads (%s)", k,
+					threads, direct ? "direct" : "BLIS");
+			}
+		}
+		tg_graph_free(g);
+	}
+	for (int k = 0; k < 4; k++)
+		free(ref[k]);
+}
+
+Test(nn, conv2d_bitwise_same_for_any_thread_count)
+{
+	check_threads(true);
+	check_threads(false);
+}
+
+/* Ties go to the first maximum in window order (PyTorch); odd sizes drop the last row/column. */
+Test(nn, maxpool2d_ties_and_odd_sizes)
+{
+	tg_graph *g = tg_graph_new();
+	double xv[15] = {1, 5, 5, 0, 9,
+			 5, 2, 5, 1, 9,
+			 7, 7, 3, 3, 9};
+	tg_node *x = tg_input(g, "x", TG_F64, TG_SHAPE(1, 1, 3, 5));
+	tg_set_data(x, xv, sizeof xv);
+	tg_node *y = tg_maxpool2d(g, x);
+	cr_assert(tg_shape_eq(y->shape, TG_SHAPE(1, 1, 1, 2)));
+	tg_node *gy = tg_const(g, "gy", TG_F64, y->shape, (double[]){10, 20});
+	cr_assert_eq(tg_backward(g, y, gy, 1, &x), TG_OK);
+	tg_node *t[2] = {y, x->grad};
+	cr_assert_eq(tg_graph_compute(g, 2, t), TG_OK, "%s", tg_last_error());
+	cr_expect(tg_f64(y)[0] == 5 && tg_f64(y)[1] == 5);
+	double want[15] = {0, 10, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+	for (int i = 0; i < 15; i++)
+		cr_expect_eq(tg_f64(x->grad)[i], want[i], "dx[%d] = %g", i, tg_f64(x->grad)[i]);
+	tg_graph_free(g);
+}
+
+/* F.interpolate([[1,2],[3,4]], scale_factor=2, mode='bilinear', align_corners=False); the backward
+** is the adjoint: <up(x), y> = <x, up^T(y)>. */
+Test(nn, upsample2x_values_and_adjoint)
+{
+	tg_graph *g = tg_graph_new();
+	tg_node *x = tg_input(g, "x", TG_F32, TG_SHAPE(1, 1, 2, 2));
+	tg_set_data(x, (float[]){1, 2, 3, 4}, 4 * sizeof(float));
+	tg_node *y = tg_upsample2x(g, x);
+	cr_assert_eq(tg_graph_compute(g, 1, &y), TG_OK);
+	float want[16] = {1.0f, 1.25f, 1.75f, 2.0f, 1.5f, 1.75f, 2.25f, 2.5f, 2.5f, 2.75f, 3.25f, 3.5f, 3.0f, 3.25f, 3.75f, 4.0f};
+	for (int i = 0; i < 16; i++)
+		cr_expect_eq(tg_f32(y)[i], want[i], "y[%d] = %g", i, tg_f32(y)[i]);
+	tg_graph_free(g);
+
+	g = tg_graph_new();
+	x = rand_input(g, "x", TG_F64, TG_SHAPE(2, 3, 5, 4), 7);
+	y = tg_upsample2x(g, x);
+	tg_node *gy = rand_input(g, "gy", TG_F64, y->shape, 8);
+	cr_assert_eq(tg_backward(g, y, gy, 1, &x), TG_OK);
+	tg_node *t[2] = {y, x->grad};
+	cr_assert_eq(tg_graph_compute(g, 2, t), TG_OK);
+	double lhs = 0, rhs = 0;
+	for (int64_t i = 0; i < tg_numel(y); i++)
+		lhs += tg_f64(y)[i] * tg_f64(gy)[i];
+	for (int64_t i = 0; i < tg_numel(x); i++)
+		rhs += tg_f64(x)[i] * tg_f64(x->grad)[i];
+	cr_expect(fabs(lhs - rhs) <= 1e-13 * fabs(lhs), "<up x, y> = %.17g, <x, up^T y> = %.17g", lhs, rhs);
+	tg_graph_free(g);
+}
+
+/* Training updates the running statistics (momentum 0.1, unbiased variance); eval normalises with them. */
+Test(nn, batchnorm2d_running_stats_and_eval)
+{
+	tg_graph *g = tg_graph_new();
+	tg_node *x = rand_input(g, "x", TG_F64, TG_SHAPE(2, 2, 3, 3), 11);
+	tg_node *gamma = tg_const(g, "gamma", TG_F64, TG_SHAPE(2), (double[]){1.5, 0.5});
+	tg_node *beta = tg_const(g, "beta", TG_F64, TG_SHAPE(2), (double[]){0.25, -1});
+	tg_node *rm = tg_state(g, "rm", TG_F64, TG_SHAPE(2)), *rv = tg_state(g, "rv", TG_F64, TG_SHAPE(2));
+	tg_set_data(rv, (double[]){1, 1}, 2 * sizeof(double));
+	tg_node *y = tg_batchnorm2d(g, x, gamma, beta, rm, rv, true, 0.1, 1e-5);
+	tg_node *ye = tg_batchnorm2d(g, x, gamma, beta, rm, rv, false, 0.1, 1e-5);
+	cr_assert_eq(tg_graph_compute(g, 1, &y), TG_OK, "%s", tg_last_error());
+	for (int c = 0; c < 2; c++) {
+		double s = 0, ss = 0;
+		for (int n = 0; n < 2; n++)
+			for (int p = 0; p < 9; p++)
+				s += tg_f64(x)[(n * 2 + c) * 9 + p];
+		double mean = s / 18;
+		for (int n = 0; n < 2; n++)
+			for (int p = 0; p < 9; p++)
+				ss += pow(tg_f64(x)[(n * 2 + c) * 9 + p] - mean, 2);
+		cr_expect(fabs(tg_f64(rm)[c] - 0.1 * mean) <= 1e-15, "running_mean[%d]", c);
+		cr_expect(fabs(tg_f64(rv)[c] - (0.9 + 0.1 * ss / 17)) <= 1e-15, "running_var[%d]", c);
+		double ym = 0;
+		for (int n = 0; n < 2; n++)
+			for (int p = 0; p < 9; p++)
+				ym += tg_f64(y)[(n * 2 + c) * 9 + p] / 18;
+		cr_expect(fabs(ym - tg_f64(beta)[c]) <= 1e-14, "mean of y[%d] = %g", c, ym);
+	}
+	cr_assert_eq(tg_graph_compute(g, 1, &ye), TG_OK, "%s", tg_last_error());
+	for (int i = 0; i < 36; i++) {
+		int c = i / 9 % 2;
+		double want = tg_f64(gamma)[c] * (tg_f64(x)[i] - tg_f64(rm)[c]) / sqrt(tg_f64(rv)[c] + 1e-5) + tg_f64(beta)[c];
+		cr_expect(fabs(tg_f64(ye)[i] - want) <= 1e-14, "eval y[%d] = %.17g, want %.17g", i, tg_f64(ye)[i], want);
+	}
+	tg_graph_free(g);
+}
+
+/* ---------------------------------------------------------------- errors */
+
+static void expect_error(tg_graph *g, tg_node *n, tg_status st, const char *a, const char *b, const char *c)
+{
+	const char *msg = tg_graph_error(g);
+	cr_expect_null(n);
+	cr_expect_eq(tg_graph_status(g), st, "status %s: %s", tg_status_str(tg_graph_status(g)), msg);
+	cr_expect(strstr(msg, a) && strstr(msg, b) && (!c || strstr(msg, c)), "message: %s", msg);
+}
+
+Test(nn, constructor_errors_name_op_and_shapes)
+{
+	tg_graph *g;
+#define FRESH() (g ? tg_graph_free(g) : (void)0, g = tg_graph_new())
+	g = NULL;
+	FRESH();
+	tg_node *x = tg_input(g, "x", TG_F32, TG_SHAPE(2, 3, 8, 8));
+	expect_error(g, tg_conv2d(g, x, tg_param(g, "w", TG_F32, TG_SHAPE(4, 2, 3, 3)), NULL, 1), TG_ERR_SHAPE, "conv2d",
+		"[2,3,8,8]", "[4,2,3,3]");
+	FRESH();
+	x = tg_input(g, "x", TG_F32, TG_SHAPE(3, 8, 8));
+	expect_error(g, tg_conv2d(g, x, tg_param(g, "w", TG_F32, TG_SHAPE(4, 3, 3, 3)), NULL, 1), TG_ERR_SHAPE, "conv2d",
+		"[3,8,8]", "[N,C,H,W]");
+	FRESH();
+	x = tg_input(g, "x", TG_F32, TG_SHAPE(1, 3, 2, 2));
+	expect_error(g, tg_conv2d(g, x, tg_param(g, "w", TG_F32, TG_SHAPE(4, 3, 5, 5)), NULL, 0), TG_ERR_SHAPE, "conv2d",
+		"[1,3,2,2]", "[4,3,5,5]");
+	FRESH();
+	x = tg_input(g, "x", TG_F32, TG_SHAPE(1, 3, 8, 8));
+	expect_error(g, tg_conv2d(g, x, tg_param(g, "w", TG_F32, TG_SHAPE(4, 3, 3, 3)), tg_param(g, "b", TG_F32, TG_SHAPE(3)), 1),
+		TG_ERR_SHAPE, "conv2d", "bias [3]", "[4,3,3,3]");
+	FRESH();
+	x = tg_input(g, "x", TG_F32, TG_SHAPE(1, 3, 8, 8));
+	expect_error(g, tg_conv2d(g, x, tg_param(g, "w", TG_F64, TG_SHAPE(4, 3, 3, 3)), NULL, 1), TG_ERR_DTYPE, "conv2d", "f64",
+		"f32");
+	FRESH();
+	expect_error(g, tg_maxpool2d(g, tg_input(g, "x", TG_F32, TG_SHAPE(2, 3, 1, 8))), TG_ERR_SHAPE, "maxpool2d", "[2,3,1,8]",
+		NULL);
+	FRESH();
+	expect_error(g, tg_upsample2x(g, tg_input(g, "x", TG_F32, TG_SHAPE(8, 8))), TG_ERR_SHAPE, "upsample2x", "[8,8]", NULL);
+	FRESH();
+	x = tg_input(g, "x", TG_F32, TG_SHAPE(2, 3, 4, 4));
+	tg_node *c3 = tg_param(g, "c3", TG_F32, TG_SHAPE(3)), *c4 = tg_param(g, "c4", TG_F32, TG_SHAPE(4));
+	tg_node *s3 = tg_state(g, "s3", TG_F32, TG_SHAPE(3)), *s3b = tg_state(g, "s3b", TG_F32, TG_SHAPE(3));
+	expect_error(g, tg_batchnorm2d(g, x, c4, c3, s3, s3b, true, 0.1, 1e-5), TG_ERR_SHAPE, "batchnorm2d", "[4]", "[2,3,4,4]");
+	FRESH();
+	x = tg_input(g, "x", TG_F32, TG_SHAPE(2, 3, 4, 4));
+	c3 = tg_param(g, "c3", TG_F32, TG_SHAPE(3));
+	tg_node *p3 = tg_param(g, "p3", TG_F32, TG_SHAPE(3));
+	expect_error(g, tg_batchnorm2d(g, x, c3, c3, p3, p3, true, 0.1, 1e-5), TG_ERR_ARG, "batchnorm2d", "state", NULL);
+	FRESH();
+	x = tg_input(g, "x", TG_F32, TG_SHAPE(1, 3, 1, 1));
+	c3 = tg_param(g, "c3", TG_F32, TG_SHAPE(3));
+	s3 = tg_state(g, "s3", TG_F32, TG_SHAPE(3));
+	expect_error(g, tg_batchnorm2d(g, x, c3, c3, s3, s3, true, 0.1, 1e-5), TG_ERR_SHAPE, "batchnorm2d", "[1,3,1,1]",
+		"more than 1 value");
+	FRESH();
+	tg_unet_config cfg = tg_unet_default();
+	expect_error(g, tg_unet(g, &cfg, TG_F32, tg_input(g, "x", TG_F32, TG_SHAPE(2, 1, 60, 64))), TG_ERR_SHAPE, "unet",
+		"[2,1,60,64]", "multiples of 8");
+	tg_graph_free(g);
+#undef FRESH
+}
