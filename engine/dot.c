@@ -6,6 +6,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "internal.h"
 #include <cgraph.h>
+#include <errno.h>
 #include <gvc.h>
 #include <stdio.h>
 #include <string.h>
@@ -123,18 +124,23 @@ tg_status tg_graph_dump_dot(tg_graph *g, const char *path, const tg_dot_options 
 		return tg_set_error(TG_ERR_NOMEM, "tg_graph_dump_dot: out of memory");
 	FILE *f = strcmp(path, "-") == 0 ? stdout : fopen(tmp, "w");
 	if (!f) {
+		int err = errno;
 		agclose(G);
-		return tg_set_error(TG_ERR_IO, "tg_graph_dump_dot: cannot write '%s'", path);
+		return tg_set_error(TG_ERR_IO, "tg_graph_dump_dot: cannot write '%s': %s", path, strerror(err));
 	}
 	int rc = agwrite(G, f);
 	agclose(G);
 	if (f == stdout)
 		return fflush(stdout) == 0 && rc == 0 ? TG_OK : tg_set_error(TG_ERR_IO, "tg_graph_dump_dot: write to stdout failed");
 	bool ok = rc == 0 && !ferror(f);
-	ok &= fclose(f) == 0;
-	if (!ok || rename(tmp, path) != 0) {
+	int err = ok ? 0 : errno;
+	if (fclose(f) != 0 && ok)
+		ok = false, err = errno;
+	if (ok && rename(tmp, path) != 0)
+		ok = false, err = errno;
+	if (!ok) {
 		unlink(tmp);
-		return tg_set_error(TG_ERR_IO, "tg_graph_dump_dot: writing '%s' failed", path);
+		return tg_set_error(TG_ERR_IO, "tg_graph_dump_dot: writing '%s' failed: %s", path, err ? strerror(err) : "i/o error");
 	}
 	return TG_OK;
 }
@@ -162,9 +168,13 @@ tg_status tg_graph_render(tg_graph *g, const char *path, const tg_dot_options *o
 	agclose(G);
 	if (gvc)
 		gvFreeContext(gvc);
-	if (rc != 0 || rename(tmp, path) != 0) {
+	int err = 0;
+	if (rc == 0 && rename(tmp, path) != 0)
+		rc = -1, err = errno;
+	if (rc != 0) {
 		unlink(tmp);
-		return tg_set_error(TG_ERR_IO, "tg_graph_render: rendering '%s' failed", path);
+		return tg_set_error(TG_ERR_IO, "tg_graph_render: rendering '%s' failed%s%s", path, err ? ": " : "",
+			err ? strerror(err) : "");
 	}
 	return TG_OK;
 }

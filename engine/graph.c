@@ -333,7 +333,7 @@ tg_node **tg_graph_params(tg_graph *g, int *count)
 void tg_graph_set_threads(tg_graph *g, int nthreads)
 {
 	if (g)
-		g->nthreads = nthreads < 1 ? 1 : nthreads;
+		g->nthreads = nthreads < 1 ? 1 : nthreads > TG_MAX_THREADS ? TG_MAX_THREADS : nthreads;
 }
 int tg_graph_threads(const tg_graph *g) { return g ? g->nthreads : 1; }
 void tg_graph_set_eval_callback(tg_graph *g, tg_eval_callback cb, void *ud)

@@ -9,6 +9,8 @@
 
 #define TG_ALIGN 64
 #define TG_MSG_LEN 512
+/* Thread counts are clamped to this: BLIS's OpenMP runtime crashes (stack overflow) near 10^5. */
+#define TG_MAX_THREADS 1024
 
 /* A plan: which nodes run, in which order, and where their values live. */
 typedef struct tg_plan {
@@ -41,6 +43,8 @@ struct tg_graph {
 	bool check_finite;
 	double *profile;            /* seconds per node id, of the last run */
 	int profile_cap;
+	tg_allreduce_fn allreduce;  /* sum over processes (engine/collective.c); NULL: one process */
+	void *allreduce_ud;
 };
 
 /* Creates a node of op with the given sources (all non-NULL) and attributes, and runs the

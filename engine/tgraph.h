@@ -304,6 +304,27 @@ int tg_exec_threads(const tg_exec *ex);
 void *tg_exec_scratch(tg_exec *ex, size_t nbytes);
 tg_graph *tg_exec_graph(tg_exec *ex);
 
+/* ---------------------------------------------------------------- distributed (engine/collective.c, ops/allreduce.c) */
+
+/* Data parallelism: P processes each run the same graph on their slice of a batch. The library
+** stays free of any communication library: the application (tools/mpi.c: MPI_Allreduce) supplies
+** a hook that sums buf[0..n) element-wise over the processes, in place, with the same result on
+** every process, and returns TG_OK (or an error with tg_set_error). Every process must make the
+** same sequence of calls (they are collective). Ops that reduce over the batch (batch norm in
+** training mode) sum their statistics through it, so P processes compute what one would on the
+** whole batch. Without a hook (the default) nothing is communicated and results are unchanged. */
+typedef tg_status (*tg_allreduce_fn)(double *buf, int64_t n, void *ud);
+void tg_graph_set_allreduce(tg_graph *g, tg_allreduce_fn fn, void *ud);   /* fn NULL: one process */
+/* For kernels: true when the graph has a hook; tg_exec_allreduce sums buf over the processes
+** (a no-op returning TG_OK without a hook; a failing hook fails the graph with its message). */
+bool tg_exec_distributed(const tg_exec *ex);
+tg_status tg_exec_allreduce(tg_exec *ex, double *buf, int64_t n);
+/* One fused allreduce of many tensors (e.g. every parameter gradient, before the optimizer):
+** out[i] = the sum over processes of in[i], same shape and dtype (all f32 or all f64). A single
+** op node "allreduce" sums their concatenation, in double, through the graph's hook (summed
+** float32 values are rounded once). Not differentiable. */
+tg_status tg_allreduce(tg_graph *g, int n, tg_node *const *in, tg_node **out);
+
 /* ---------------------------------------------------------------- DOT export */
 
 enum tg_dot_parts { TG_DOT_FORWARD = 1, TG_DOT_BACKWARD = 2, TG_DOT_BOTH = 3 };
@@ -478,6 +499,14 @@ typedef struct tg_heat_config {
 	int threads;        /* kernel threads (1) */
 	unsigned run_methods; /* methods of the whole run, bits 1u << tg_heat_method (0: this one only);
 	                      ** kept in checkpoints so that resuming a run continues all of them */
+	/* Data parallelism (not in checkpoints): with nranks > 1 this process is rank `rank` and trains
+	** on examples [rank*batch/nranks, (rank+1)*batch/nranks) of each global batch of `batch`
+	** (which nranks must divide); batch norm statistics, the gradients (one fused allreduce before
+	** Adam) and the reported losses are summed over the processes with `allreduce`, so the run
+	** matches one process on the whole batch up to rounding. 0 or 1: one process. */
+	int rank, nranks;
+	tg_allreduce_fn allreduce;
+	void *allreduce_ud;
 } tg_heat_config;
 tg_heat_config tg_heat_default(void);
 
@@ -520,9 +549,11 @@ typedef bool (*tg_heat_callback)(const tg_heat_losses *l, void *ud);
 tg_status tg_heat_trainer_run(tg_heat_trainer *t, tg_heat_callback cb, void *ud);
 /* Losses of the current weights on the given batch x_gt [batch, nx, ny], no update; the
 ** prediction stays readable through tg_heat_trainer_sample. Batch norm uses batch statistics
-** as in training (the seed never switches to eval mode). */
+** as in training (the seed never switches to eval mode). With nranks > 1, x_gt is still the whole
+** batch: each process evaluates its slice and the losses are the means over the whole batch. */
 tg_status tg_heat_trainer_eval(tg_heat_trainer *t, const double *x_gt, tg_heat_losses *out);
-/* Item b of the last step's or eval's batch: x_gt and the (mean-shifted) prediction, [nx, ny]. */
+/* Item b of the last step's or eval's batch: x_gt and the (mean-shifted) prediction, [nx, ny].
+** With nranks > 1, item b of this process's slice (rank 0 holds items 0 .. batch/nranks - 1). */
 tg_status tg_heat_trainer_sample(tg_heat_trainer *t, int b, double *x_gt, double *prediction);
 
 /* Checkpoints (tg_checkpoint_save of the trainer's graph): weights, Adam state and the config and

@@ -36,7 +36,36 @@ static tg_status check_config(const tg_heat_config *c)
 			c ? c->batch : 0,
 			c ? (long long)c->nx : 0, c ? (long long)c->ny : 0, c ? c->amount : 0, c ? c->lr : 0,
 			c ? (unsigned long long)c->seed : 0, c ? c->threads : 0);
+	if (c->nranks > 1 && (c->rank < 0 || c->rank >= c->nranks || !c->allreduce))
+		return tg_set_error(TG_ERR_ARG, "heat trainer: rank %d of %d processes%s", c->rank, c->nranks,
+			c->allreduce ? "" : " without an allreduce function");
+	if (c->nranks > 1 && c->batch % c->nranks)
+		return tg_set_error(TG_ERR_ARG, "heat trainer: the batch of %d does not split evenly over %d processes "
+			"(use a batch that is a multiple of %d)", c->batch, c->nranks, c->nranks);
 	return TG_OK;
+}
+
+static bool distributed(const tg_heat_config *c) { return c->nranks > 1; }
+/* This process's examples of each batch: [first, first + local_batch). */
+static int local_batch(const tg_heat_config *c) { return distributed(c) ? c->batch / c->nranks : c->batch; }
+static int64_t first_example(const tg_heat_config *c) { return distributed(c) ? (int64_t)c->rank * local_batch(c) : 0; }
+
+/* Gradients summed over the processes in one fused allreduce; each parameter's ->grad becomes
+** the summed one, which is the gradient of the loss summed over the whole batch, for Adam. */
+static tg_status allreduce_grads(tg_graph *g, int np, tg_node **params)
+{
+	tg_node **in = tg_malloc(sizeof(tg_node *) * 2 * (size_t)np);
+	if (!in)
+		return tg_graph_fail(g, TG_ERR_NOMEM, "tg_heat_build_graph: out of memory");
+	for (int i = 0; i < np; i++)
+		in[i] = params[i]->grad;
+	tg_scope_push(g, "allreduce");
+	tg_status st = tg_allreduce(g, np, in, in + np);
+	tg_scope_pop(g);
+	for (int i = 0; i < np && st == TG_OK; i++)
+		params[i]->grad = in[np + i];
+	tg_free(in, sizeof(tg_node *) * 2 * (size_t)np);
+	return st;
 }
 
 static void meta_write(tg_node *meta, const tg_heat_config *c, int steps)
@@ -63,7 +92,9 @@ tg_status tg_heat_build_graph(tg_graph *g, const tg_heat_config *cfg, const tg_p
 	if (st != TG_OK)
 		return st;
 	*out = (tg_heat_graph){0};
-	const int64_t B = cfg->batch, X = cfg->nx, Y = cfg->ny;
+	/* each process builds the graph of its slice; batch norm and the gradients sum over processes */
+	const int64_t B = local_batch(cfg), X = cfg->nx, Y = cfg->ny;
+	tg_graph_set_allreduce(g, distributed(cfg) ? cfg->allreduce : NULL, cfg->allreduce_ud);
 	const int spatial[2] = {1, 2};
 	out->meta = tg_state(g, META_NAME, TG_F64, TG_SHAPE(META_N));
 	if (out->meta)
@@ -107,6 +138,10 @@ tg_status tg_heat_build_graph(tg_graph *g, const tg_heat_config *cfg, const tg_p
 	tg_node **params = tg_graph_params(g, &np);
 	if (!params)
 		return tg_graph_fail(g, TG_ERR_NOMEM, "tg_heat_build_graph: out of memory");
+	if (distributed(cfg) && (st = allreduce_grads(g, np, params)) != TG_OK) {
+		tg_free(params, sizeof(tg_node *) * (size_t)np);
+		return st;
+	}
 	tg_adam_config acfg = tg_adam_default();
 	acfg.lr = cfg->lr;
 	out->update = tg_adam(g, &acfg, np, params);
@@ -180,14 +215,18 @@ static tg_status run_batch(tg_heat_trainer *t, bool update, tg_heat_losses *out)
 		return tg_set_error(st, "heat %s step %d: %s", tg_heat_method_name(t->cfg.method), t->steps_done,
 			tg_graph_status(t->g) != TG_OK ? tg_graph_error(t->g) : tg_last_error());
 	t->have_sample = true;
-	double sx = 0, sy = 0;
-	for (int b = 0; b < t->cfg.batch; b++) {
-		sx += tg_f64(t->n.x_loss)[b];
-		sy += tg_f64(t->n.y_loss)[b];
+	double sum[2] = {0, 0};   /* x, y */
+	for (int b = 0; b < local_batch(&t->cfg); b++) {
+		sum[0] += tg_f64(t->n.x_loss)[b];
+		sum[1] += tg_f64(t->n.y_loss)[b];
 	}
+	/* every process reports the means over the whole batch */
+	if (distributed(&t->cfg) && (st = t->cfg.allreduce(sum, 2, t->cfg.allreduce_ud)) != TG_OK)
+		return tg_set_error(st, "heat %s step %d: summing the losses over processes: %s", tg_heat_method_name(t->cfg.method),
+			t->steps_done, tg_last_error());
 	out->step = t->steps_done;
-	out->x_loss = sx / t->cfg.batch;
-	out->y_loss = sy / t->cfg.batch;
+	out->x_loss = sum[0] / t->cfg.batch;
+	out->y_loss = sum[1] / t->cfg.batch;
 	return TG_OK;
 }
 
@@ -198,8 +237,8 @@ tg_status tg_heat_trainer_step(tg_heat_trainer *t, tg_heat_losses *out)
 	double t0 = now_seconds();
 	/* batch number = steps done: the data of a step does not depend on earlier runs, so a
 	** resumed trainer sees the same batches */
-	tg_status st = tg_heat_generate(t->cfg.seed, (uint64_t)t->steps_done, 0, t->cfg.batch, t->cfg.nx, t->cfg.ny,
-		tg_f64(t->n.x_gt));
+	tg_status st = tg_heat_generate(t->cfg.seed, (uint64_t)t->steps_done, first_example(&t->cfg), local_batch(&t->cfg),
+		t->cfg.nx, t->cfg.ny, tg_f64(t->n.x_gt));
 	if (st == TG_OK)
 		st = run_batch(t, true, out);
 	if (st != TG_OK)
@@ -235,7 +274,7 @@ tg_status tg_heat_trainer_eval(tg_heat_trainer *t, const double *x_gt, tg_heat_l
 	if (!t || !x_gt || !out)
 		return tg_set_error(TG_ERR_ARG, "tg_heat_trainer_eval: NULL argument");
 	double t0 = now_seconds();
-	tg_status st = tg_set_data(t->n.x_gt, x_gt, tg_nbytes(t->n.x_gt));
+	tg_status st = tg_set_data(t->n.x_gt, x_gt + first_example(&t->cfg) * t->cfg.nx * t->cfg.ny, tg_nbytes(t->n.x_gt));
 	if (st == TG_OK)
 		st = run_batch(t, false, out);
 	out->seconds = now_seconds() - t0;
@@ -244,7 +283,7 @@ tg_status tg_heat_trainer_eval(tg_heat_trainer *t, const double *x_gt, tg_heat_l
 
 tg_status tg_heat_trainer_sample(tg_heat_trainer *t, int b, double *x_gt, double *prediction)
 {
-	if (!t || !t->have_sample || b < 0 || b >= t->cfg.batch)
+	if (!t || !t->have_sample || b < 0 || b >= local_batch(&t->cfg))
 		return tg_set_error(TG_ERR_ARG, "tg_heat_trainer_sample: %s", !t ? "NULL trainer"
 			: !t->have_sample ? "no batch computed yet" : "item out of range");
 	int64_t cells = t->cfg.nx * t->cfg.ny;

@@ -10,6 +10,9 @@
 
 #define BN_EPS 1e-5     /* nn.BatchNorm2d defaults */
 #define BN_MOMENTUM 0.1
+/* "unet" in the high word keeps the initialisation streams apart from other users of tg_rng with
+** the same seed (the heat data uses its own tag). */
+#define UNET_STREAM_TAG (UINT64_C(0x756e6574) << 32)
 
 tg_unet_config tg_unet_default(void)
 {
@@ -25,7 +28,7 @@ typedef struct builder {
 	tg_graph *g;
 	const tg_unet_config *cfg;
 	tg_dtype t;
-	uint64_t stream;   /* next tg_rng stream: one per initialised tensor, in creation order */
+	uint64_t stream;   /* next tg_rng stream (after the tag): one per tensor, in creation order */
 } builder;
 
 /* A parameter of shape s with values U(-bound, bound) from its own stream (bound 0: all `fill`). */
@@ -37,7 +40,7 @@ static tg_node *param(builder *b, const char *prefix, const char *suffix, tg_sha
 	tg_node *n = state ? tg_state(b->g, name, b->t, s) : tg_param(b->g, name, b->t, s);
 	if (!n)
 		return NULL;
-	tg_rng r = {b->cfg->seed, b->stream++};
+	tg_rng r = {b->cfg->seed, UNET_STREAM_TAG | b->stream++};
 	for (int64_t i = 0; i < tg_numel(n); i++) {
 		double v = bound > 0 ? -bound + 2 * bound * tg_rng_uniform(r, (uint64_t)i) : fill;
 		if (b->t == TG_F32)

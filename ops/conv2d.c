@@ -4,17 +4,20 @@
 ** Its backward ops live here too, all three not differentiable:
 **   conv2d_backward_data (dy, w) -> dx: the convolution of dy with the flipped kernel
 **     w'[c,o,kh,kw] = w[o,c,KH-1-kh,KW-1-kw] and padding K-1-pad, so it reuses the forward kernel;
-**   conv2d_backward_weight (x, dy) -> dw [O,C,KH,KW]: sum over images of dy_n cols_n^T;
+**   conv2d_backward_weight (x, dy) -> dw [O,C,KH,KW]: per image dy_n cols_n^T, summed over the
+**     images in order (double);
 **   conv2d_backward_bias (dy) -> db [O]: sum of dy over N, H, W.
 **
-** Kernel: a chunk is a band of whole output rows of one image (ROWS_PIXELS output pixels at
-** most, a fixed size, so results do not depend on the thread count). It copies the input rows
-** it needs into a zero-padded channels-last band [rows+KH-1][Wo+KW-1][C], builds the im2col
-** matrix cols [pixels][KH*KW*C] (one memcpy of KW*C values per pixel and kernel row) and does
-** one single-threaded BLIS GEMM, y^T[pixels, O] = cols * wr^T, written straight into NCHW
-** through BLIS's general strides. Chunks run in parallel. This orientation (M = pixels, N = O)
-** is the fast one for BLIS's gemmsup kernels: 90+ GFLOP/s against 50 for W * cols (M = O = 16)
-** on 16-channel 64x64 images (measured, haswell kernels, one thread).
+** A chunk is a band of whole output rows of one image (CONV_ROWS_PIXELS output pixels at most, a
+** fixed size, so results do not depend on the thread count); chunks run in parallel, each on a
+** per-thread workspace (conv2d.h). Two kernels:
+**   f32 with AVX-512: the direct kernels of ops/conv2d_direct.c (2x faster than the GEMMs here);
+**   otherwise (f64, other CPUs): im2col + BLIS. The chunk copies its input rows into a zero-padded
+**     channels-last band [rows+KH-1][Wo+KW-1][C], builds cols [pixels][KH*KW*C] (one memcpy of
+**     KW*C values per pixel and kernel row) and does one single-threaded GEMM, y^T[pixels, O] =
+**     cols * wr^T, written straight into NCHW through BLIS's general strides. This orientation
+**     (M = pixels, N = O) is the fast one for BLIS's gemmsup kernels: 90 GFLOP/s against 50 for
+**     W * cols (M = O = 16) on 16-channel 64x64 images (haswell kernels, one thread).
 */
 #include "conv2d.h"
 #include <string.h>
@@ -35,7 +38,7 @@ conv_geom conv_geom_make(tg_dtype t, int64_t N, int64_t C, int64_t H, int64_t W,
 static bool direct(const conv_geom *q)
 {
 #if CONV_DIRECT
-	return q->es == sizeof(float) && conv_direct_usable();
+	return q->es == sizeof(float) && conv_direct_usable(q);
 #else
 	(void)q;
 	return false;
@@ -43,7 +46,10 @@ static bool direct(const conv_geom *q)
 }
 
 /* BLIS path workspace of a chunk: the channels-last band [rows+KH-1][Wo+KW-1][C], then cols. */
-static size_t band_bytes(const conv_geom *q) { return conv_align64((size_t)((q->rows + q->KH - 1) * (q->Wo + q->KW - 1) * q->C) * q->es); }
+static size_t band_bytes(const conv_geom *q)
+{
+	return conv_align64((size_t)((q->rows + q->KH - 1) * (q->Wo + q->KW - 1) * q->C) * q->es);
+}
 static size_t slot_bytes(const conv_geom *q)
 {
 #if CONV_DIRECT
@@ -59,7 +65,8 @@ static size_t slot_bytes(const conv_geom *q)
 #define BAND_FILL(T)                                                                                              \
 	static void band_fill_##T(const conv_geom *q, const T *img, int64_t r0, int64_t nr, T *band)                  \
 	{                                                                                                         \
-		int64_t C = q->C, Wb = q->Wo + q->KW - 1, j0 = q->pw > 0 ? q->pw : 0, j1 = q->pw + q->W < Wb ? q->pw + q->W : Wb; \
+		int64_t C = q->C, Wb = q->Wo + q->KW - 1, j0 = q->pw > 0 ? q->pw : 0;                       \
+		int64_t j1 = q->pw + q->W < Wb ? q->pw + q->W : Wb;                                            \
 		if (j1 < j0)                                                                                      \
 			j1 = j0;                                                                                  \
 		for (int64_t rr = 0; rr < nr + q->KH - 1; rr++) {                                                 \
@@ -202,6 +209,8 @@ static tg_status conv2d_forward(tg_exec *ex, tg_node *n)
 {
 	tg_node *x = n->src[0], *w = n->src[1];
 	int64_t pad = n->attr.i[0];
+	if (tg_numel(n) == 0) /* nothing to do; an empty tensor's other dims may be huge */
+		return TG_OK;
 	conv_geom q = conv_geom_make(n->dtype, x->shape.d[0], x->shape.d[1], x->shape.d[2], x->shape.d[3], w->shape.d[0],
 		w->shape.d[2], w->shape.d[3], pad, pad);
 	return conv_run(ex, w, false, x->data, n->nsrc > 2 ? n->src[2]->data : NULL, n->data, q);
@@ -211,6 +220,8 @@ static tg_status conv2d_backward_data_forward(tg_exec *ex, tg_node *n)
 {
 	tg_node *dy = n->src[0], *w = n->src[1];
 	int64_t pad = n->attr.i[0], KH = w->shape.d[2], KW = w->shape.d[3];
+	if (tg_numel(n) == 0)
+		return TG_OK;
 	/* dy [N,O,Ho,Wo] convolved with the flipped kernel [C,O,KH,KW] at padding K-1-pad gives [N,C,H,W] */
 	conv_geom q = conv_geom_make(n->dtype, dy->shape.d[0], dy->shape.d[1], dy->shape.d[2], dy->shape.d[3],
 		w->shape.d[1], KH, KW, KH - 1 - pad, KW - 1 - pad);
@@ -264,6 +275,10 @@ static tg_status conv2d_backward_weight_forward(tg_exec *ex, tg_node *n)
 {
 	tg_node *x = n->src[0], *dy = n->src[1];
 	int64_t pad = n->attr.i[0], O = n->shape.d[0], C = n->shape.d[1], KH = n->shape.d[2], KW = n->shape.d[3];
+	if (tg_numel(x) == 0 || tg_numel(dy) == 0) { /* no pixels: dw = 0 */
+		memset(n->data, 0, n->nbytes);
+		return TG_OK;
+	}
 	conv_geom q = conv_geom_make(n->dtype, x->shape.d[0], C, x->shape.d[2], x->shape.d[3], O, KH, KW, pad, pad);
 	int nt = tg_exec_threads(ex);
 	dw_job j = {.q = q, .direct = direct(&q), .x = x->data, .dy = dy->data};
@@ -328,15 +343,21 @@ static void db_chunk(void *arg, int64_t n)
 {
 	db_job *j = arg;
 	int64_t O = j->dy->shape.d[1], HW = j->dy->shape.d[2] * j->dy->shape.d[3];
-	for (int64_t o = 0; o < O; o++)
-		j->partial[n * O + o] = j->dy->dtype == TG_F32 ? plane_sum_float((const float *)j->dy->data + (n * O + o) * HW, HW)
-							       : plane_sum_double((const double *)j->dy->data + (n * O + o) * HW, HW);
+	for (int64_t o = 0; o < O; o++) {
+		int64_t at = (n * O + o) * HW;
+		j->partial[n * O + o] = j->dy->dtype == TG_F32 ? plane_sum_float((const float *)j->dy->data + at, HW)
+							       : plane_sum_double((const double *)j->dy->data + at, HW);
+	}
 }
 
 static tg_status conv2d_backward_bias_forward(tg_exec *ex, tg_node *n)
 {
 	const tg_node *dy = n->src[0];
 	int64_t N = dy->shape.d[0], O = dy->shape.d[1];
+	if (tg_numel(dy) == 0) {
+		memset(n->data, 0, n->nbytes);
+		return TG_OK;
+	}
 	double *partial = tg_exec_scratch(ex, sizeof(double) * (size_t)(N * O > 0 ? N * O : 1));
 	if (!partial)
 		return tg_graph_fail(tg_exec_graph(ex), TG_ERR_NOMEM, "conv2d_backward_bias: out of memory");
@@ -366,6 +387,12 @@ static tg_status check_dtypes(tg_graph *g, tg_node *n)
 	return TG_OK;
 }
 
+/* a + b - c for sizes and paddings (a, b, c >= 0), or -1 if a + b would overflow: dims of empty
+** tensors may be anything up to INT64_MAX. */
+static int64_t span(int64_t a, int64_t b, int64_t c) { return a > INT64_MAX - b ? -1 : a + b - c; }
+
+static bool pad_ok(int64_t pad) { return pad >= 0 && pad <= INT32_MAX; }
+
 static tg_status conv2d_infer(tg_graph *g, tg_node *n)
 {
 	tg_shape x = n->src[0]->shape, w = n->src[1]->shape;
@@ -376,13 +403,16 @@ static tg_status conv2d_infer(tg_graph *g, tg_node *n)
 	if (x.d[1] != w.d[1])
 		return tg_op_fail(g, n, TG_ERR_SHAPE, "input %s has %lld channels, weight %s expects %lld", tg_sstr(x),
 			(long long)x.d[1], tg_sstr(w), (long long)w.d[1]);
-	if (pad < 0 || w.d[2] < 1 || w.d[3] < 1 || x.d[2] + 2 * pad < w.d[2] || x.d[3] + 2 * pad < w.d[3])
+	/* Ho = H + 2 pad - KH + 1 */
+	int64_t Ho = pad_ok(pad) && w.d[2] >= 1 ? span(x.d[2], 2 * pad, w.d[2] - 1) : -1;
+	int64_t Wo = pad_ok(pad) && w.d[3] >= 1 ? span(x.d[3], 2 * pad, w.d[3] - 1) : -1;
+	if (Ho < 1 || Wo < 1)
 		return tg_op_fail(g, n, TG_ERR_SHAPE, "kernel of weight %s does not fit input %s with padding %lld", tg_sstr(w),
 			tg_sstr(x), (long long)pad);
 	if (n->nsrc > 2 && !(n->src[2]->shape.ndim == 1 && n->src[2]->shape.d[0] == w.d[0]))
-		return tg_op_fail(g, n, TG_ERR_SHAPE, "bias %s does not match weight %s: expected [%lld]", tg_sstr(n->src[2]->shape),
-			tg_sstr(w), (long long)w.d[0]);
-	n->shape = TG_SHAPE(x.d[0], w.d[0], x.d[2] + 2 * pad - w.d[2] + 1, x.d[3] + 2 * pad - w.d[3] + 1);
+		return tg_op_fail(g, n, TG_ERR_SHAPE, "bias %s does not match weight %s: expected [%lld]",
+			tg_sstr(n->src[2]->shape), tg_sstr(w), (long long)w.d[0]);
+	n->shape = TG_SHAPE(x.d[0], w.d[0], Ho, Wo);
 	return check_dtypes(g, n);
 }
 
@@ -391,11 +421,13 @@ static tg_status conv2d_backward_data_infer(tg_graph *g, tg_node *n)
 {
 	tg_shape dy = n->src[0]->shape, w = n->src[1]->shape;
 	int64_t pad = n->attr.i[0];
-	if (dy.ndim != 4 || w.ndim != 4 || dy.d[1] != w.d[0] || pad < 0 || dy.d[2] + w.d[2] - 1 - 2 * pad < 1 ||
-		dy.d[3] + w.d[3] - 1 - 2 * pad < 1)
-		return tg_op_fail(g, n, TG_ERR_SHAPE, "dy %s, weight %s, padding %lld: expected dy [N,O,Ho,Wo] and w [O,C,KH,KW] of a convolution",
+	bool ok = dy.ndim == 4 && w.ndim == 4 && dy.d[1] == w.d[0] && pad_ok(pad);
+	int64_t H = ok ? span(dy.d[2], w.d[2], 1 + 2 * pad) : -1, W = ok ? span(dy.d[3], w.d[3], 1 + 2 * pad) : -1;
+	if (H < 1 || W < 1)
+		return tg_op_fail(g, n, TG_ERR_SHAPE,
+			"dy %s, weight %s, padding %lld: expected dy [N,O,Ho,Wo] and w [O,C,KH,KW] of a convolution",
 			tg_sstr(dy), tg_sstr(w), (long long)pad);
-	n->shape = TG_SHAPE(dy.d[0], w.d[1], dy.d[2] + w.d[2] - 1 - 2 * pad, dy.d[3] + w.d[3] - 1 - 2 * pad);
+	n->shape = TG_SHAPE(dy.d[0], w.d[1], H, W);
 	return check_dtypes(g, n);
 }
 
@@ -404,11 +436,13 @@ static tg_status conv2d_backward_weight_infer(tg_graph *g, tg_node *n)
 {
 	tg_shape x = n->src[0]->shape, dy = n->src[1]->shape;
 	int64_t pad = n->attr.i[0];
-	if (x.ndim != 4 || dy.ndim != 4 || x.d[0] != dy.d[0] || pad < 0 || x.d[2] + 2 * pad - dy.d[2] + 1 < 1 ||
-		x.d[3] + 2 * pad - dy.d[3] + 1 < 1 || dy.d[2] < 1 || dy.d[3] < 1)
-		return tg_op_fail(g, n, TG_ERR_SHAPE, "x %s, dy %s, padding %lld: expected x [N,C,H,W] and dy [N,O,Ho,Wo] of a convolution",
-			tg_sstr(x), tg_sstr(dy), (long long)pad);
-	n->shape = TG_SHAPE(dy.d[1], x.d[1], x.d[2] + 2 * pad - dy.d[2] + 1, x.d[3] + 2 * pad - dy.d[3] + 1);
+	bool ok = x.ndim == 4 && dy.ndim == 4 && x.d[0] == dy.d[0] && pad_ok(pad) && dy.d[2] >= 1 && dy.d[3] >= 1;
+	int64_t KH = ok ? span(x.d[2], 2 * pad, dy.d[2] - 1) : -1, KW = ok ? span(x.d[3], 2 * pad, dy.d[3] - 1) : -1;
+	if (KH < 1 || KW < 1)
+		return tg_op_fail(g, n, TG_ERR_SHAPE,
+			"x %s, dy %s, padding %lld: expected x [N,C,H,W] and dy [N,O,Ho,Wo] of a convolution", tg_sstr(x),
+			tg_sstr(dy), (long long)pad);
+	n->shape = TG_SHAPE(dy.d[1], x.d[1], KH, KW);
 	return check_dtypes(g, n);
 }
 

@@ -24,12 +24,6 @@
 
 static int direct_on = 1; /* tests switch the direct kernels off (conv2d_set_direct) */
 
-bool conv_direct_usable(void)
-{
-	__builtin_cpu_init();
-	return direct_on && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
-}
-
 void conv2d_set_direct(bool on) { direct_on = on; }
 
 static int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
@@ -47,6 +41,13 @@ static layout layout_of(const conv_geom *q)
 	l.off_bytes = conv_align64(sizeof(int32_t) * (size_t)l.nk6);
 	l.w_bytes = conv_align64(sizeof(float) * (size_t)(q->kkc * l.Opad));
 	return l;
+}
+
+bool conv_direct_usable(const conv_geom *q)
+{
+	__builtin_cpu_init();
+	return direct_on && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma") &&
+	       q->C * layout_of(q).plane < INT32_MAX; /* tap offsets are int32 */
 }
 
 size_t conv_direct_pack_bytes(const conv_geom *q)

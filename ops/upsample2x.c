@@ -17,6 +17,8 @@ static tg_status upsample2x_infer(tg_graph *g, tg_node *n)
 	tg_shape x = n->src[0]->shape;
 	if (x.ndim != 4 || x.d[2] < 1 || x.d[3] < 1)
 		return tg_op_fail(g, n, TG_ERR_SHAPE, "input %s: expected [N,C,H,W] with H, W >= 1", tg_sstr(x));
+	if (x.d[2] > INT64_MAX / 2 || x.d[3] > INT64_MAX / 2)
+		return tg_op_fail(g, n, TG_ERR_SHAPE, "input %s is too large to upsample (size overflow)", tg_sstr(x));
 	if (n->src[0]->dtype != TG_F32 && n->src[0]->dtype != TG_F64)
 		return tg_op_fail(g, n, TG_ERR_DTYPE, "input is %s; expected f32 or f64", tg_dtype_name(n->src[0]->dtype));
 	n->shape = TG_SHAPE(x.d[0], x.d[1], 2 * x.d[2], 2 * x.d[3]);
@@ -38,8 +40,6 @@ static size_t axis_bytes(int64_t n, size_t es) { return (size_t)(4 * n + TAPS_IN
 		a.i0 = (int64_t *)mem, a.i1 = a.i0 + 2 * n, a.src = a.i1 + 2 * n;                             \
 		T *w0 = (T *)(a.src + TAPS_IN * n), *w1 = w0 + 2 * n, *wt = w1 + 2 * n;                        \
 		a.w0 = w0, a.w1 = w1, a.wt = wt;                                                               \
-		int cnt[1];                                                                                    \
-		(void)cnt;                                                                                     \
 		for (int64_t i = 0; i < TAPS_IN * n; i++)                                                      \
 			a.src[i] = 0, wt[i] = 0;                                                               \
 		for (int64_t d = 0; d < 2 * n; d++) {                                                          \
@@ -62,6 +62,12 @@ static size_t axis_bytes(int64_t n, size_t es) { return (size_t)(4 * n + TAPS_IN
 						break;                                                         \
 					}                                                                      \
 			}                                                                                      \
+		/* unused entries (weight 0) read the first output, so a non-finite value elsewhere       \
+		** cannot leak in as 0 * inf */                                                            \
+		for (int64_t i = 0; i < n; i++)                                                                \
+			for (int k = 1; k < TAPS_IN; k++)                                                      \
+				if (wt[i * TAPS_IN + k] == 0)                                                  \
+					a.src[i * TAPS_IN + k] = a.src[i * TAPS_IN];                           \
 		return a;                                                                                      \
 	}
 AXIS(float)
@@ -136,6 +142,8 @@ static void up_chunk(void *arg, int64_t p)
 static tg_status upsample2x_forward(tg_exec *ex, tg_node *n)
 {
 	up_job j;
+	if (tg_numel(n) == 0) /* nothing to do; an empty tensor's other dims may be huge */
+		return TG_OK;
 	tg_status st = make_job(ex, n, n->src[0]->shape.d[2], n->src[0]->shape.d[3], &j);
 	if (st == TG_OK)
 		tg_parallel_for(ex, n->shape.d[0] * n->shape.d[1], up_chunk, &j);
@@ -168,6 +176,8 @@ static void down_chunk(void *arg, int64_t p)
 static tg_status upsample2x_backward_forward(tg_exec *ex, tg_node *n)
 {
 	up_job j;
+	if (tg_numel(n) == 0)
+		return TG_OK;
 	tg_status st = make_job(ex, n, n->shape.d[2], n->shape.d[3], &j);
 	if (st == TG_OK)
 		tg_parallel_for(ex, n->shape.d[0] * n->shape.d[1], down_chunk, &j);

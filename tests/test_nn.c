@@ -174,6 +174,45 @@ Test(nn, unet_parameters_match_pytorch)
 	tg_graph_free(g);
 }
 
+/* Other configurations: fewer levels, other filters, no batch norm, eval-mode batch norm. */
+Test(nn, unet_configurations)
+{
+	struct { int levels, f; bool bn, training; int64_t params; } cases[] = {
+		/* DoubleConv(cin, cout, cmid): 9 cin cmid + cmid + 9 cmid cout + cout, + 2 (cmid + cout) with batch norm */
+		{3, 8, false, true, (9 * 1 * 8 + 8 + 9 * 8 * 8 + 8) + 2 * (9 * 8 * 8 + 8 + 9 * 8 * 8 + 8) +
+					   2 * (9 * 16 * 8 + 8 + 9 * 8 * 8 + 8) + 8 + 1},
+		{2, 4, true, false, (9 * 1 * 4 + 4 + 9 * 4 * 4 + 4 + 16) + (9 * 4 * 4 + 4 + 9 * 4 * 4 + 4 + 16) +
+					    (9 * 8 * 4 + 4 + 9 * 4 * 4 + 4 + 16) + 4 + 1},
+	};
+	for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+		tg_graph *g = tg_graph_new();
+		tg_unet_config cfg = tg_unet_default();
+		cfg.levels = cases[k].levels;
+		for (int i = 0; i < cfg.levels; i++)
+			cfg.filters[i] = cases[k].f;
+		cfg.batch_norm = cases[k].bn;
+		cfg.training = cases[k].training;
+		tg_node *x = tg_input(g, "x", TG_F64, TG_SHAPE(2, 1, 8, 12));
+		tg_node *out = tg_unet(g, &cfg, TG_F32, x);   /* x is cast to f32 */
+		cr_assert(out, "%s", tg_graph_error(g));
+		cr_expect(tg_shape_eq(out->shape, TG_SHAPE(2, 1, 8, 12)) && out->dtype == TG_F32);
+		int n;
+		tg_node **ps = tg_graph_params(g, &n);
+		int64_t total = 0;
+		for (int i = 0; i < n; i++)
+			total += tg_numel(ps[i]);
+		cr_expect_eq(total, cases[k].params, "case %zu: %lld parameters", k, (long long)total);
+		cr_expect_eq(tg_graph_find(g, "inc.double_conv.1.running_mean") != NULL, cases[k].bn);
+		tg_node *loss = tg_sum_all(g, tg_square(g, out));
+		cr_assert_eq(tg_backward(g, loss, NULL, 0, NULL), TG_OK, "%s", tg_graph_error(g));
+		tg_node *t[2] = {loss, ps[0]->grad};
+		cr_assert_eq(tg_graph_compute(g, 2, t), TG_OK, "%s", tg_last_error());
+		cr_expect(isfinite(tg_f32(loss)[0]) && tg_f32(loss)[0] > 0);
+		free(ps);
+		tg_graph_free(g);
+	}
+}
+
 Test(nn, unet_golden_f64)
 {
 	unet_case c = unet_golden(TG_F64, 1);
@@ -215,9 +254,18 @@ Test(nn, unet_golden_f32)
 	to_double(rm, rmv);
 	for (int i = 0; i < 16; i++)
 		e_rm = fmax(e_rm, fabs(rmv[i] - golden_running_mean[i]));
+	/* PyTorch's own float32 results, for comparison (not gated: both are float32 roundings) */
+	double *t_out = load("unet_output.f32", NIN, 4), *t_pg = load("unet_param_grads.f32", NPARAMS, 4);
+	double *t_in = load("unet_input_grad.f32", NIN, 4);
+	to_double(c.x->grad, v);
+	double et_in = rel_err(v, t_in, NIN);
+	to_double(c.out, v);
+	double et_out = rel_err(v, t_out, NIN), et_par = rel_err(pg, t_pg, NPARAMS);
 	cr_log_info("U-Net f32 vs golden f64 ref: output %.3g, param grads %.3g, input grad %.3g (not gated; torch f32: "
-		    "5.8e-2); running_mean max abs error %.3g",
-		e_out, e_par, e_in, e_rm);
+		    "5.8e-2); running_mean max abs error %.3g; vs PyTorch's f32 files: output %.3g, param grads %.3g, "
+		    "input grad %.3g",
+		e_out, e_par, e_in, e_rm, et_out, et_par, et_in);
+	free(t_out), free(t_pg), free(t_in);
 	cr_expect(e_out <= 1e-5, "output error %g", e_out);
 	cr_expect(e_par <= 2e-3, "parameter gradient error %g", e_par);
 	cr_expect(e_rm <= 1e-7, "running_mean error %g", e_rm);

@@ -63,7 +63,8 @@ static void naive_conv(const tg_node *x, const tg_node *w, const tg_node *b, con
 								int64_t ih = i + kh - pad, iw = j + kw - pad;
 								if (ih < 0 || ih >= H || iw < 0 || iw >= W)
 									continue;
-								int64_t xi = ((n * C + c) * H + ih) * W + iw, wi = ((o * C + c) * KH + kh) * KW + kw;
+								int64_t xi = ((n * C + c) * H + ih) * W + iw;
+								int64_t wi = ((o * C + c) * KH + kh) * KW + kw;
 								acc += val(x, xi) * val(w, wi);
 								dx[xi] += g * val(w, wi);
 								dw[wi] += g * val(x, xi);
@@ -130,7 +131,8 @@ static void check_threads(bool direct)
 	for (int threads = 1; threads <= 3; threads++) {
 		tg_graph *g = tg_graph_new();
 		tg_graph_set_threads(g, threads);
-		tg_node *x = rand_input(g, "x", TG_F32, TG_SHAPE(4, 6, 48, 40), 1), *w = rand_input(g, "w", TG_F32, TG_SHAPE(8, 6, 3, 3), 2);
+		tg_node *x = rand_input(g, "x", TG_F32, TG_SHAPE(4, 6, 48, 40), 1);
+		tg_node *w = rand_input(g, "w", TG_F32, TG_SHAPE(8, 6, 3, 3), 2);
 		tg_node *b = rand_input(g, "b", TG_F32, TG_SHAPE(8), 3);
 		tg_node *y = tg_conv2d(g, x, w, b, 1);
 		tg_node *gy = rand_input(g, "gy", TG_F32, y->shape, 4);
@@ -189,7 +191,8 @@ Test(nn, upsample2x_values_and_adjoint)
 	tg_set_data(x, (float[]){1, 2, 3, 4}, 4 * sizeof(float));
 	tg_node *y = tg_upsample2x(g, x);
 	cr_assert_eq(tg_graph_compute(g, 1, &y), TG_OK);
-	float want[16] = {1.0f, 1.25f, 1.75f, 2.0f, 1.5f, 1.75f, 2.25f, 2.5f, 2.5f, 2.75f, 3.25f, 3.5f, 3.0f, 3.25f, 3.75f, 4.0f};
+	float want[16] = {1.0f, 1.25f, 1.75f, 2.0f, 1.5f, 1.75f, 2.25f, 2.5f,
+			  2.5f, 2.75f, 3.25f, 3.5f, 3.0f, 3.25f, 3.75f, 4.0f};
 	for (int i = 0; i < 16; i++)
 		cr_expect_eq(tg_f32(y)[i], want[i], "y[%d] = %g", i, tg_f32(y)[i]);
 	tg_graph_free(g);

@@ -29,6 +29,10 @@ int cmd_dot(int argc, char **argv)
 		else
 			return cli_usage_error("dot", "unknown argument '%s'", a);
 	}
+	/* checked before anything is written: a bad name is a usage error, not a failure halfway */
+	const char *ext = svg ? strrchr(svg, '.') : NULL;
+	if (svg && (!ext || (strcmp(ext, ".svg") && strcmp(ext, ".png"))))
+		return cli_usage_error("dot", "--svg '%s': expected a .svg or .png file name", svg);
 	tg_graph *g = cli_build_graph(name, NULL);
 	if (!g)
 		return cli_usage_error("dot", "%s", tg_last_error());

@@ -8,6 +8,8 @@ int cmd_info(int argc, char **argv)
 {
 	if (argc != 2)
 		return cli_usage_error("info", "expected one graph name");
+	if (argv[1][0] == '-')
+		return cli_usage_error("info", "unknown argument '%s' (expected a graph name)", argv[1]);
 	tg_graph *g = cli_build_graph(argv[1], NULL);
 	if (!g)
 		return cli_usage_error("info", "%s", tg_last_error());

@@ -3,6 +3,8 @@
 ** first, as the seed) and writes into the run directory: losses.csv, one checkpoint per method,
 ** the seed's figures and summary.json. SIGINT/SIGTERM finish the current step, save, and exit
 ** 130/143; --resume continues a run with the same losses as an uninterrupted one.
+** Under mpirun, each rank trains on its slice of every batch (tools/mpi.c); rank 0 alone prints
+** and writes the run's files, every rank reads a resumed checkpoint.
 */
 #include <signal.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "cli.h"
+#include "dist.h"
 #include "train_report.h"
 
 #define CMD "train"
@@ -246,6 +249,7 @@ typedef struct progress {
 	loss_log *log;
 	method_report *mr;
 	bool oom;
+	const cli_dist *dist;
 } progress;
 
 static void fmt_eta(double s, char *buf, size_t n)
@@ -283,7 +287,13 @@ static bool on_step(const tg_heat_losses *l, void *ud)
 			l->y_loss, l->seconds);
 	}
 	fflush(stdout);
-	return !stop_signal && !p->oom;
+	/* every rank stops after the same step (a signal may reach one rank only), or the others
+	** would wait in the next step's allreduce, and skips the next method as the signalled one */
+	int stop[2] = {stop_signal, p->oom};
+	cli_dist_max(p->dist, stop, 2);
+	if (stop[0])
+		stop_signal = stop[0];
+	return !stop[0] && !stop[1];
 }
 
 /* ---------------------------------------------------------------- one method */
@@ -318,7 +328,7 @@ static int take_sample(tg_heat_trainer *t, const train_opts *o, method_report *m
 }
 
 static int train_method(train_opts *o, tg_heat_method m, const resume_plan *rp, const char *dir, loss_log *log,
-	run_report *rep)
+	run_report *rep, const cli_dist *dist)
 {
 	const char *name = tg_heat_method_name(m);
 	method_report *mr = &rep->m[m];
@@ -334,7 +344,7 @@ static int train_method(train_opts *o, tg_heat_method m, const resume_plan *rp, 
 		else
 			printf("%s: resuming at step %d from %s\n", name, tg_heat_trainer_steps_done(t), rp->ckpt[m]);
 	}
-	progress p = {m, o->cfg.steps, isatty(STDOUT_FILENO) != 0, log, mr, false};
+	progress p = {m, o->cfg.steps, isatty(STDOUT_FILENO) != 0, log, mr, false, dist};
 	if (!rc && tg_heat_trainer_run(t, on_step, &p) != TG_OK)
 		rc = cli_fail(CMD, "%s training step %d failed", name, tg_heat_trainer_steps_done(t));
 	if (p.tty && stop_signal)
@@ -346,7 +356,7 @@ static int train_method(train_opts *o, tg_heat_method m, const resume_plan *rp, 
 		rc = take_sample(t, o, mr);
 	/* the checkpoint is written after a failed step too, to inspect or continue from */
 	snprintf(mr->checkpoint, sizeof mr->checkpoint, "%s/%s.npz", dir, name);
-	if (tg_heat_trainer_save(t, mr->checkpoint) != TG_OK) {
+	if (dist->rank == 0 && tg_heat_trainer_save(t, mr->checkpoint) != TG_OK) {
 		rc = cli_fail(CMD, "saving %s", mr->checkpoint);
 		mr->checkpoint[0] = 0;
 	}
@@ -378,15 +388,21 @@ static double now_seconds(void)
 	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-int cmd_train(int argc, char **argv)
+static int train(int argc, char **argv, const cli_dist *dist)
 {
 	train_opts o;
 	resume_plan rp = {0};
 	int rc = parse_args(argc, argv, &o);
 	if (!rc && o.resume)
 		rc = plan_resume(&o, &rp);
+	if (!rc && dist->size > 1 && o.cfg.batch % dist->size)
+		rc = cli_usage_error(CMD, "--batch %d does not split evenly over %d MPI processes: use a multiple of %d",
+			o.cfg.batch, dist->size, dist->size);
 	if (rc)
 		return rc;
+	o.cfg.rank = dist->rank;
+	o.cfg.nranks = dist->size;
+	o.cfg.allreduce = cli_dist_allreduce(dist);
 	/* a resumed run keeps its methods even when this invocation continues only one of them */
 	o.cfg.run_methods |= (o.run[TG_HEAT_GD] ? 1u << TG_HEAT_GD : 0) | (o.run[TG_HEAT_SIP] ? 1u << TG_HEAT_SIP : 0);
 	char dir[PATH_MAX];
@@ -396,12 +412,15 @@ int cmd_train(int argc, char **argv)
 		snprintf(dir, sizeof dir, "%s", rp.dir);
 	else
 		default_run_dir(dir, sizeof dir);
-	if (!make_dirs(dir))
+	if (dist->rank == 0 && !make_dirs(dir))
 		return 1;
-	printf("tgraph train: %s%s%s, %d steps, batch %d, %lldx%lld, amount %g, lr %g, seed %llu, %d thread%s -> %s\n",
+	char procs[48] = "";
+	if (dist->size > 1)
+		snprintf(procs, sizeof procs, " x %d MPI processes", dist->size);
+	printf("tgraph train: %s%s%s, %d steps, batch %d, %lldx%lld, amount %g, lr %g, seed %llu, %d thread%s%s -> %s\n",
 		o.run[TG_HEAT_SIP] ? "sip" : "", o.run[TG_HEAT_SIP] && o.run[TG_HEAT_GD] ? "+" : "", o.run[TG_HEAT_GD] ? "gd" : "",
 		o.cfg.steps, o.cfg.batch, (long long)o.cfg.nx, (long long)o.cfg.ny, o.cfg.amount, o.cfg.lr,
-		(unsigned long long)o.cfg.seed, o.cfg.threads, o.cfg.threads == 1 ? "" : "s", dir);
+		(unsigned long long)o.cfg.seed, o.cfg.threads, o.cfg.threads == 1 ? "" : "s", procs, dir);
 	fflush(stdout);
 
 	struct sigaction sa = {0}, old_int, old_term;
@@ -424,15 +443,15 @@ int cmd_train(int argc, char **argv)
 	for (int k = 0; k < 2 && !rc && !stop_signal; k++) {
 		if (!o.run[order[k]])
 			continue;
-		rc = train_method(&o, order[k], o.resume ? &rp : NULL, dir, &log, &rep);
-		if (!loss_log_write(&log, csv))
+		rc = train_method(&o, order[k], o.resume ? &rp : NULL, dir, &log, &rep, dist);
+		if (dist->rank == 0 && !loss_log_write(&log, csv))
 			rc = rc ? rc : 1;
 	}
 	rep.total_seconds = now_seconds() - t0;
 	rep.interrupted = stop_signal == SIGINT ? "SIGINT" : stop_signal == SIGTERM ? "SIGTERM" : NULL;
-	if (!report_figures(&rep, &log) && !rc)
+	if (dist->rank == 0 && !report_figures(&rep, &log) && !rc)
 		rc = 1;
-	if (!report_summary(&rep, &log) && !rc)
+	if (dist->rank == 0 && !report_summary(&rep, &log) && !rc)
 		rc = 1;
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
@@ -446,4 +465,11 @@ int cmd_train(int argc, char **argv)
 	if (rc)
 		return rc;
 	return stop_signal == SIGINT ? 130 : stop_signal == SIGTERM ? 143 : 0;
+}
+
+int cmd_train(int argc, char **argv)
+{
+	cli_dist dist;
+	int rc = cli_dist_begin(&dist, CMD);
+	return cli_dist_end(&dist, rc ? rc : train(argc, argv, &dist));
 }

@@ -2,7 +2,7 @@
 # Installs the Debian packages tgraph needs, only those missing (idempotent). Needs root or sudo.
 set -euo pipefail
 pkgs=(meson ninja-build pkg-config gcc libfftw3-dev libblis-dev libgraphviz-dev libcriterion-dev libzip-dev
-      graphviz gnuplot-nox)
+      graphviz gnuplot-nox libopenmpi-dev openmpi-bin)
 pkgs+=("$@")
 missing=()
 for p in "${pkgs[@]}"; do

@@ -95,7 +95,8 @@ static bool reconstruction_figure(const run_report *r)
 	if (!np)
 		return true;
 	snprintf(titles[np], sizeof titles[np], "Reference batch[0]");
-	p[np++] = (plot_panel){titles[np - 1], ref};
+	p[np] = (plot_panel){titles[np], ref};
+	np++;
 	char path[PATH_MAX + 32];
 	join(path, sizeof path, r->dir, "reconstruction.png");
 	return plot_panels(path, np, p, r->cfg.nx, r->cfg.ny);
