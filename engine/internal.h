@@ -58,6 +58,10 @@ const char *tg_sstr(tg_shape s);
 void tg_shape_strides(tg_shape s, int64_t *strides);
 /* Element strides for reading `in` broadcast to `out` (0 on broadcast axes), aligned to the right. */
 void tg_broadcast_strides(tg_shape in, tg_shape out, int64_t *strides);
+/* A target shape stored in a node's attributes (attr.i[1] = ndim, attr.i[2..9] = dims), for the
+** ops whose result shape is an argument (reshape, broadcast_to, sum_to). */
+void tg_attrs_set_shape(tg_attrs *a, tg_shape s);
+tg_shape tg_attrs_shape(const tg_attrs *a);
 /* Normalises an axis (negative from the end); false if out of range. */
 bool tg_axis_norm(int ndim, int *axis);
 
@@ -95,8 +99,6 @@ tg_status tg_op_fail(tg_graph *g, const tg_node *n, tg_status s, const char *fmt
 void tg_plan_free(tg_plan *p);
 tg_status tg_plan_build(tg_graph *g, int ntargets, tg_node *const *targets, tg_plan **out);
 
-/* Allocator internals. */
-void *tg_alloc_raw(size_t n);
 
 /* .npy decoding (engine/npy.c): tg_npy_read_mem with `name` (e.g. a checkpoint member) in messages.
 ** A .npy is at most TG_NPY_PREAMBLE + TG_NPY_MAX_HEADER bytes longer than its data (numpy's

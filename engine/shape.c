@@ -126,3 +126,19 @@ bool tg_axis_norm(int ndim, int *axis)
 	*axis = a;
 	return true;
 }
+
+void tg_attrs_set_shape(tg_attrs *a, tg_shape s)
+{
+	a->i[1] = s.ndim;
+	for (int d = 0; d < s.ndim && d < TG_MAX_DIMS; d++)
+		a->i[2 + d] = s.d[d];
+}
+
+tg_shape tg_attrs_shape(const tg_attrs *a)
+{
+	tg_shape s = {0};
+	s.ndim = (int)a->i[1];
+	for (int d = 0; d < s.ndim && d < TG_MAX_DIMS; d++)
+		s.d[d] = a->i[2 + d];
+	return s;
+}

@@ -1,15 +1,12 @@
 /*
 ** broadcast_to.c: a broadcast (numpy rules) to shape s. Backward: the engine's sum_to.
-** Target shape in attr.i[1] (ndim) and attr.i[2..7].
+** Target shape in attr.i[1] (ndim) and attr.i[2..9] (tg_attrs_shape).
 */
 #include "layout.h"
 
 static tg_status broadcast_to_infer(tg_graph *g, tg_node *n)
 {
-	tg_shape to = {0}, chk;
-	to.ndim = (int)n->attr.i[1];
-	for (int d = 0; d < to.ndim && d < TG_MAX_DIMS; d++)
-		to.d[d] = n->attr.i[2 + d];
+	tg_shape to = tg_attrs_shape(&n->attr), chk;
 	if (!tg_shape_broadcast(n->src[0]->shape, to, &chk) || !tg_shape_eq(chk, to))
 		return tg_op_fail(g, n, TG_ERR_SHAPE, "cannot broadcast %s to %s", tg_sstr(n->src[0]->shape), tg_sstr(to));
 	n->shape = to;
@@ -44,8 +41,6 @@ tg_node *tg_broadcast_to(tg_graph *g, tg_node *a, tg_shape s)
 	if (tg_shape_eq(a->shape, s))
 		return a;
 	tg_attrs at = {0};
-	at.i[1] = s.ndim;
-	for (int d = 0; d < s.ndim; d++)
-		at.i[2 + d] = s.d[d];
+	tg_attrs_set_shape(&at, s);
 	return tg_node_new(g, &tg_op_broadcast_to, 1, &a, &at);
 }

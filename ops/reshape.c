@@ -1,15 +1,12 @@
 /*
 ** reshape.c: same data, another shape of the same element count (row-major order kept).
-** Target in attr.i[1] (ndim), attr.i[2..7]. Runs in place when its input dies here.
+** Target in attr.i[1] (ndim), attr.i[2..9] (tg_attrs_shape). Runs in place when its input dies here.
 */
 #include "elementwise.h"
 
 static tg_status reshape_infer(tg_graph *g, tg_node *n)
 {
-	tg_shape to = {0};
-	to.ndim = (int)n->attr.i[1];
-	for (int d = 0; d < to.ndim && d < TG_MAX_DIMS; d++)
-		to.d[d] = n->attr.i[2 + d];
+	tg_shape to = tg_attrs_shape(&n->attr);
 	int64_t ne = tg_shape_numel(to);
 	if (ne < 0 || ne != tg_numel(n->src[0]))
 		return tg_op_fail(g, n, TG_ERR_SHAPE, "cannot reshape %s (%lld elements) to %s", tg_sstr(n->src[0]->shape),
@@ -40,8 +37,6 @@ tg_node *tg_reshape(tg_graph *g, tg_node *a, tg_shape s)
 	if (tg_shape_eq(a->shape, s))
 		return a;
 	tg_attrs at = {0};
-	at.i[1] = s.ndim;
-	for (int d = 0; d < s.ndim; d++)
-		at.i[2 + d] = s.d[d];
+	tg_attrs_set_shape(&at, s);
 	return tg_node_new(g, &tg_op_reshape, 1, &a, &at);
 }

@@ -6,10 +6,7 @@
 
 static tg_status sum_to_infer(tg_graph *g, tg_node *n)
 {
-	tg_shape to = {0};
-	to.ndim = (int)n->attr.i[1];
-	for (int d = 0; d < to.ndim && d < TG_MAX_DIMS; d++)
-		to.d[d] = n->attr.i[2 + d];
+	tg_shape to = tg_attrs_shape(&n->attr);
 	uint64_t mask;
 	if (to.ndim > TG_MAX_DIMS || !layout_sum_mask(n->src[0]->shape, to, &mask))
 		return tg_op_fail(g, n, TG_ERR_SHAPE, "cannot sum %s to %s (the target must broadcast to the input)",
@@ -43,8 +40,6 @@ tg_node *tg_sum_to(tg_graph *g, tg_node *a, tg_shape s)
 		return tg_graph_fail(g, TG_ERR_SHAPE, "sum_to: target has %d dims, at most %d supported (input %s)", s.ndim,
 			TG_MAX_DIMS, tg_sstr(a->shape)), NULL;
 	tg_attrs at = {0};
-	at.i[1] = s.ndim;
-	for (int d = 0; d < s.ndim; d++)
-		at.i[2 + d] = s.d[d];
+	tg_attrs_set_shape(&at, s);
 	return tg_node_new(g, &tg_op_sum_to, 1, &a, &at);
 }
