@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
 log=$(mktemp)
-filters=${VALGRIND_FILTERS:-'core/*'}
+filters=${VALGRIND_FILTERS:-'core/* io/* alloc/* physics/diffuse_golden physics/sip_golden nn/conv2d_matches_naive_loops nn/unet_golden_f32 nn/adam_three_steps_by_hand train/*thread*'}
 for f in $filters; do
   valgrind --quiet --trace-children=yes --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
     --suppressions=.ci/valgrind.supp \
