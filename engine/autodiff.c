@@ -3,6 +3,9 @@
 ** the path from the wanted inputs to the loss in reverse creation order, asks each op to build
 ** the gradient nodes of its inputs, and accumulates fan-out with adds. Broadcast reduction and
 ** dtype casts of the incoming gradients happen here, in one place, for every op.
+** Rematerialisation is a rewrite here too: while an op builds its backward, its sources marked
+** TG_FLAG_RECOMPUTE are swapped for clones (same op, attributes and sources) created at that
+** point, i.e. in the backward part of the creation order, so they run just before their use.
 */
 #include "internal.h"
 #include <stdio.h>
@@ -27,6 +30,70 @@ static tg_node *fit_grad(tg_graph *g, tg_node *grad, const tg_node *x)
 	return grad;
 }
 
+/* The backward's copy of a node marked for recomputation (created once, with its marked
+** sources recomputed too). clone[] is indexed by forward node id. */
+static tg_node *recomputed(tg_graph *g, tg_node *x, tg_node **clone)
+{
+	if (clone[x->id])
+		return clone[x->id];
+	tg_node *stack[8] = {0};
+	tg_node **src = x->nsrc <= 8 ? stack : tg_malloc(sizeof(tg_node *) * (size_t)x->nsrc);
+	if (!src)
+		return tg_graph_fail(g, TG_ERR_NOMEM, "tg_backward: out of memory"), NULL;
+	bool ok = true;
+	for (int k = 0; k < x->nsrc && ok; k++)
+		ok = (src[k] = x->src[k]->flags & TG_FLAG_RECOMPUTE ? recomputed(g, x->src[k], clone) : x->src[k]) != NULL;
+	tg_node *c = ok ? tg_node_new(g, x->op, x->nsrc, src, &x->attr) : NULL;
+	if (src != stack)
+		tg_free(src, sizeof(tg_node *) * (size_t)x->nsrc);
+	if (c)
+		tg_set_name(c, "%s (recomputed)", x->name[0] ? x->name : x->op->name);
+	return clone[x->id] = c;
+}
+
+tg_node *tg_recompute(tg_graph *g, tg_node *n)
+{
+	if (!g || !n)
+		return NULL;
+	const char *why = NULL;
+	if (n->graph != g)
+		why = "it is from another graph";
+	else if (n->op->flags & (TG_OP_LEAF | TG_OP_UPDATE) || n->flags & (TG_FLAGS_PERSISTENT | TG_FLAG_OPTIM))
+		why = "its value is not computed by a pure op";
+	else if (n->flags & TG_FLAG_BACKWARD)
+		why = "it is part of a backward";
+	for (int k = 0; k < n->nsrc && !why; k++)
+		if (n->src[k]->flags & TG_FLAG_STATE)
+			why = "it reads state (which its op may update)";
+	if (why)
+		return tg_graph_fail(g, TG_ERR_ARG, "recompute: node %d '%s' (%s) cannot be recomputed: %s", n->id, n->name,
+			n->op->name, why), NULL;
+	n->flags |= TG_FLAG_RECOMPUTE;
+	return n;
+}
+
+/* Builds n's backward with its marked sources (or n itself) replaced by their recomputed copies. */
+static tg_status op_backward(tg_graph *g, tg_node *n, const bool *need, tg_node **gin, tg_node **clone, tg_node **saved)
+{
+	tg_node *self = n;
+	if (n->flags & TG_FLAG_RECOMPUTE) {
+		if (!(self = recomputed(g, n, clone)))
+			return g->status;
+	} else {
+		for (int k = 0; k < n->nsrc; k++) {
+			saved[k] = n->src[k];
+			if (saved[k]->flags & TG_FLAG_RECOMPUTE && !(n->src[k] = recomputed(g, saved[k], clone))) {
+				memcpy(n->src, saved, sizeof(tg_node *) * (size_t)(k + 1));
+				return g->status;
+			}
+		}
+	}
+	tg_status st = n->op->backward(g, self, n->grad, need, gin);
+	if (self == n)
+		memcpy(n->src, saved, sizeof(tg_node *) * (size_t)n->nsrc);
+	return st;
+}
+
 tg_status tg_backward(tg_graph *g, tg_node *loss, tg_node *seed, int nwrt, tg_node *const *wrt)
 {
 	if (!g)
@@ -48,8 +115,10 @@ tg_status tg_backward(tg_graph *g, tg_node *loss, tg_node *seed, int nwrt, tg_no
 	for (int i = 0; i < N; i++)
 		if (g->nodes[i]->nsrc > maxsrc)
 			maxsrc = g->nodes[i]->nsrc;
-	tg_node **gin = tg_malloc((sizeof(tg_node *) + sizeof(bool)) * (size_t)maxsrc);
-	bool *need = gin ? (bool *)(gin + maxsrc) : NULL;
+	/* gin[maxsrc], saved sources[maxsrc], need[maxsrc]; recomputed copies[N] */
+	tg_node **gin = tg_malloc((2 * sizeof(tg_node *) + sizeof(bool)) * (size_t)maxsrc);
+	tg_node **saved_src = gin ? gin + maxsrc : NULL;
+	bool *need = gin ? (bool *)(gin + 2 * maxsrc) : NULL;
 	if (!wants || !gin) {
 		tg_free(wants, (size_t)N);
 		tg_free(gin, 0);
@@ -78,11 +147,17 @@ tg_status tg_backward(tg_graph *g, tg_node *loss, tg_node *seed, int nwrt, tg_no
 		tg_free(gin, 0);
 		return tg_graph_fail(g, TG_ERR_ARG, "tg_backward: no wrt nodes given and no parameters in the graph");
 	}
+	tg_node **clone = tg_calloc((size_t)N, sizeof(tg_node *));
+	if (!clone) {
+		tg_free(wants, (size_t)N);
+		tg_free(gin, 0);
+		return tg_graph_fail(g, TG_ERR_NOMEM, "tg_backward: out of memory");
+	}
 	/* forget gradients of an earlier backward pass */
 	for (int i = 0; i < N; i++)
 		g->nodes[i]->grad = NULL;
 
-	unsigned saved = g->building_flags;
+	unsigned saved_flags = g->building_flags;
 	g->building_flags |= TG_FLAG_BACKWARD;
 	tg_status st = TG_OK;
 	loss->grad = seed ? seed : tg_set_name(tg_fill(g, loss->dtype, loss->shape, 1.0), "seed");
@@ -106,7 +181,7 @@ tg_status tg_backward(tg_graph *g, tg_node *loss, tg_node *seed, int nwrt, tg_no
 		char saved_scope[sizeof g->scope];
 		memcpy(saved_scope, g->scope, sizeof saved_scope);
 		snprintf(g->scope, sizeof g->scope, "%s", n->scope ? n->scope : "");
-		st = n->op->backward(g, n, n->grad, need, gin);
+		st = op_backward(g, n, need, gin, clone, saved_src);
 		if (st == TG_OK && g->status != TG_OK)
 			st = g->status;
 		for (int k = 0; k < n->nsrc && st == TG_OK; k++) {
@@ -121,12 +196,13 @@ tg_status tg_backward(tg_graph *g, tg_node *loss, tg_node *seed, int nwrt, tg_no
 		memcpy(g->scope, saved_scope, sizeof saved_scope);
 	}
 	tg_free(gin, 0);
+	tg_free(clone, sizeof(tg_node *) * (size_t)N);
 	for (int i = 0; i < N && st == TG_OK; i++) {
 		tg_node *n = g->nodes[i];
 		if (n->grad && n->grad->name[0] && n->grad != loss->grad && (n->flags & (TG_FLAG_PARAM | TG_FLAG_INPUT)))
 			tg_set_name(n->grad, "grad %s", n->name);
 	}
-	g->building_flags = saved;
+	g->building_flags = saved_flags;
 	tg_free(wants, (size_t)N);
 	if (st != TG_OK && g->status == TG_OK)
 		tg_graph_fail(g, st, "tg_backward: %s", tg_status_str(st));

@@ -104,7 +104,8 @@ enum tg_flags {
 	TG_FLAG_LOSS = 1u << 4,     /* marks a loss (informational; DOT) */
 	TG_FLAG_OUTPUT = 1u << 5,   /* kept alive after a run so the user can read it */
 	TG_FLAG_BACKWARD = 1u << 6, /* created by tg_backward */
-	TG_FLAG_OPTIM = 1u << 7     /* optimizer node (writes parameters/state in place) */
+	TG_FLAG_OPTIM = 1u << 7,    /* optimizer node (writes parameters/state in place) */
+	TG_FLAG_RECOMPUTE = 1u << 8 /* recomputed for the backward instead of kept (tg_recompute) */
 };
 #define TG_FLAGS_PERSISTENT (TG_FLAG_INPUT | TG_FLAG_PARAM | TG_FLAG_CONST | TG_FLAG_STATE)
 
@@ -260,6 +261,15 @@ tg_node *tg_copy(tg_graph *g, tg_node *a);
 ** New nodes carry TG_FLAG_BACKWARD, so the planner, scheduler and DOT see them as usual. */
 tg_status tg_backward(tg_graph *g, tg_node *loss, tg_node *seed, int nwrt, tg_node *const *wrt);
 tg_node *tg_grad_of(const tg_node *n);
+
+/* Rematerialisation (gradient checkpointing): the backward built after this call reads a copy
+** of n computed again just before its first backward use, instead of n itself, so n's buffer is
+** freed after its last forward use. Pays one more evaluation of n for the memory of keeping it.
+** Sources of n that are themselves marked are recomputed too. n must be a pure computation: an
+** op without TG_OP_UPDATE or TG_OP_LEAF, no persistent or backward node, no TG_FLAG_STATE source
+** (an op reading state may update it, as batch norm's training statistics do); otherwise
+** TG_ERR_ARG. Returns n (NULL on error, recorded on g). */
+tg_node *tg_recompute(tg_graph *g, tg_node *n);
 
 /* Custom gradient (PhiML's custom_gradient / JAX's custom_vjp): returns a node equal to `value`
 ** whose backward does not flow into value's subgraph; instead fn builds the gradients of the

@@ -7,9 +7,11 @@
 
 #include "../engine/internal.h"
 
-/* Sums src over the axes whose bit is set in mask into dst (kept axes in order), scaled by
-** `scale`. Accumulates in double. Element type from src->dtype (f32/f64/c128). */
-void layout_reduce(tg_exec *ex, const tg_node *src, void *dst, uint64_t mask, double scale);
+/* Sums n->src[0] over the axes whose bit is set in mask into n->data (kept axes in order),
+** scaled by `scale`. Accumulates in double, in an order fixed by the shape (blocked partial sums,
+** not index order). Element type from the source's dtype (f32/f64/c128). Fails only when the
+** scratch for partial sums cannot be allocated (the error is recorded on n). */
+tg_status layout_reduce(tg_exec *ex, tg_node *n, uint64_t mask, double scale);
 
 /* dst[i] = src[offset + sum_d idx_d(i) * strides[d]] for i over `shape` (row-major);
 ** element size es. Used for permute, broadcast_to and slice. */

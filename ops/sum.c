@@ -23,8 +23,7 @@ static tg_status sum_infer(tg_graph *g, tg_node *n)
 
 static tg_status sum_forward(tg_exec *ex, tg_node *n)
 {
-	layout_reduce(ex, n->src[0], n->data, (uint64_t)n->attr.i[0], n->attr.f[0] != 0 ? n->attr.f[0] : 1.0);
-	return TG_OK;
+	return layout_reduce(ex, n, (uint64_t)n->attr.i[0], n->attr.f[0] != 0 ? n->attr.f[0] : 1.0);
 }
 
 /* Shared with mean: reshape the gradient to keepdims form, broadcast to the input, scale. */

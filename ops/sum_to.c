@@ -19,8 +19,7 @@ static tg_status sum_to_infer(tg_graph *g, tg_node *n)
 
 static tg_status sum_to_forward(tg_exec *ex, tg_node *n)
 {
-	layout_reduce(ex, n->src[0], n->data, (uint64_t)n->attr.i[0], 1.0);
-	return TG_OK;
+	return layout_reduce(ex, n, (uint64_t)n->attr.i[0], 1.0);
 }
 
 static tg_status sum_to_backward(tg_graph *g, tg_node *n, tg_node *gout, const bool *need, tg_node **gin)

@@ -155,6 +155,64 @@ Test(core, custom_gradient_replaces_backward)
 	tg_graph_free(g);
 }
 
+/* loss = sum(exp(relu(x) * w)^2) with relu(x) and exp(.) kept or recomputed. The exp node is
+** used by the backward (its own gradient and square's), relu(x) by mul's. */
+static tg_graph *remat_graph(bool recompute, tg_node **x, tg_node **loss)
+{
+	tg_graph *g = tg_graph_new();
+	*x = tg_param(g, "x", TG_F64, TG_SHAPE(64, 1024));
+	tg_node *w = tg_param(g, "w", TG_F64, TG_SHAPE(1024));
+	for (int i = 0; i < 64 * 1024; i++)
+		tg_f64(*x)[i] = sin(0.37 * i);
+	for (int i = 0; i < 1024; i++)
+		tg_f64(w)[i] = cos(0.11 * i);
+	tg_node *r = tg_relu(g, *x), *e = tg_exp(g, tg_mul(g, r, w));
+	if (recompute) {
+		cr_assert(tg_recompute(g, r) && tg_recompute(g, e), "%s", tg_graph_error(g));
+	}
+	/* more work after e, so that keeping it costs memory */
+	*loss = tg_sum_all(g, tg_scale(g, tg_square(g, tg_scale(g, tg_square(g, e), 0.5)), 0.25));
+	cr_assert_eq(tg_backward(g, *loss, NULL, 0, NULL), TG_OK, "%s", tg_graph_error(g));
+	return g;
+}
+
+Test(core, recompute_gives_the_same_gradients_with_less_memory)
+{
+	tg_node *x[2], *l[2];
+	tg_graph *g[2];
+	size_t peak[2];
+	for (int k = 0; k < 2; k++) {
+		g[k] = remat_graph(k == 1, &x[k], &l[k]);
+		tg_node *t[2] = {l[k], x[k]->grad};
+		cr_assert_eq(tg_graph_compute(g[k], 2, t), TG_OK, "%s", tg_graph_error(g[k]));
+		peak[k] = tg_graph_peak_bytes(g[k]);
+	}
+	cr_expect_eq(tg_f64(l[0])[0], tg_f64(l[1])[0]);
+	cr_expect_eq(memcmp(x[0]->grad->data, x[1]->grad->data, x[0]->grad->nbytes), 0, "gradients differ");
+	cr_expect_lt(peak[1], peak[0], "recomputing did not lower the peak (%zu vs %zu bytes)", peak[1], peak[0]);
+	int copies = 0;
+	for (int i = 0; i < tg_graph_node_count(g[1]); i++)
+		copies += strstr(tg_graph_node(g[1], i)->name, "(recomputed)") != NULL;
+	cr_expect_eq(copies, 2, "expected one recomputed copy of each marked node, got %d", copies);
+	tg_graph_free(g[0]);
+	tg_graph_free(g[1]);
+}
+
+Test(core, recompute_refuses_impure_nodes)
+{
+	tg_graph *g = tg_graph_new();
+	tg_node *p = tg_param(g, "p", TG_F32, TG_SHAPE(4));
+	cr_expect_null(tg_recompute(g, p));
+	cr_expect(strstr(tg_graph_error(g), "recompute") && strstr(tg_graph_error(g), "'p'"), "message: %s", tg_graph_error(g));
+	tg_graph_free(g);
+	g = tg_graph_new();
+	tg_node *s = tg_state(g, "s", TG_F32, TG_SHAPE(4));
+	cr_expect_null(tg_recompute(g, tg_exp(g, s)));
+	cr_expect(strstr(tg_graph_error(g), "reads state"), "message: %s", tg_graph_error(g));
+	cr_expect_null(tg_recompute(g, NULL));
+	tg_graph_free(g);
+}
+
 Test(core, nondiff_op_on_path_is_an_error)
 {
 	tg_graph *g = tg_graph_new();
@@ -210,4 +268,86 @@ Test(core, dot_export_reads_back)
 	agclose(G);
 	remove(path);
 	tg_graph_free(g);
+}
+
+/* Sums over every axis subset of shapes with sizes 0, 1 and odd lengths, in f32, f64 and c128,
+** against a naive index-order sum in long double: the blocked partial sums (ops/layout.c) must
+** agree to round-off, and give the same bits with 1 and 2 threads. */
+static void naive_sum(const double *x, tg_shape s, uint64_t mask, int comps, long double *out)
+{
+	int64_t n = tg_shape_numel(s), st[TG_MAX_DIMS] = {0}, ost = 1, ostr[TG_MAX_DIMS] = {0};
+	for (int d = s.ndim - 1; d >= 0; d--)
+		if (!(mask >> d & 1))
+			ostr[d] = ost, ost *= s.d[d];
+	for (int64_t i = 0; i < n; i++) {
+		int64_t rem = i, o = 0;
+		for (int d = s.ndim - 1; d >= 0; d--) {
+			st[d] = rem % s.d[d];
+			rem /= s.d[d];
+			o += st[d] * ostr[d];
+		}
+		for (int c = 0; c < comps; c++)
+			out[o * comps + c] += x[i * comps + c];
+	}
+}
+
+Test(core, sum_matches_naive_over_axis_subsets)
+{
+	static const tg_shape shapes[] = {{3, {5, 1, 37}}, {4, {3, 17, 2, 300}}, {2, {70000, 3}}, {1, {100003}},
+		{3, {2, 0, 5}}, {0, {0}}, {4, {1, 2, 1, 3}}};
+	const tg_dtype types[] = {TG_F32, TG_F64, TG_C128};
+	uint64_t seed = 1;
+	for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
+		for (int ti = 0; ti < 3; ti++)
+			for (uint64_t mask = 0; mask < (1ull << shapes[si].ndim); mask++) {
+				tg_shape s = shapes[si];
+				int comps = types[ti] == TG_C128 ? 2 : 1, axes[TG_MAX_DIMS], na = 0;
+				for (int d = 0; d < s.ndim; d++)
+					if (mask >> d & 1)
+						axes[na++] = d;
+				int64_t n = tg_shape_numel(s);
+				double *x = malloc(sizeof(double) * (size_t)(n * comps + 1));
+				for (int64_t i = 0; i < n * comps; i++) {
+					seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+					x[i] = (double)(seed >> 40) / (double)(1 << 24) - 0.5;
+					if (types[ti] == TG_F32)
+						x[i] = (float)x[i];
+				}
+				float *r[2] = {NULL, NULL};
+				tg_node *y = NULL;
+				int64_t no = 0;
+				for (int th = 1; th <= 2; th++) {
+					tg_graph *g = tg_graph_new();
+					tg_graph_set_threads(g, th);
+					tg_node *a = tg_input(g, "a", types[ti], s);
+					for (int64_t i = 0; i < n * comps; i++) {
+						if (types[ti] == TG_F32)
+							tg_f32(a)[i] = (float)x[i];
+						else
+							tg_f64(a)[i] = x[i];
+					}
+					y = tg_sum(g, a, na, axes, false);
+					cr_assert(y, "%s", tg_graph_error(g));
+					cr_assert_eq(tg_graph_compute(g, 1, &y), TG_OK, "%s", tg_graph_error(g));
+					no = tg_numel(y);
+					size_t bytes = (size_t)no * tg_dtype_size(y->dtype);
+					r[th - 1] = malloc(bytes + 1);
+					memcpy(r[th - 1], y->data, bytes);
+					if (th == 1) {
+						long double *ref = calloc((size_t)(no * comps + 1), sizeof *ref);
+						naive_sum(x, s, mask, comps, ref);
+						for (int64_t o = 0; o < no * comps; o++) {
+							double got = types[ti] == TG_F32 ? tg_f32(y)[o] : tg_f64(y)[o];
+							double tol = types[ti] == TG_F32 ? 1e-6 * (1 + fabsl(ref[o])) : 1e-12;
+							cr_assert(fabs(got - (double)ref[o]) <= tol, "shape %d mask %llu dtype %d out %lld: %.17g vs %.17Lg",
+								(int)si, (unsigned long long)mask, ti, (long long)o, got, ref[o]);
+						}
+						free(ref);
+					}
+					tg_graph_free(g);
+				}
+				cr_expect(memcmp(r[0], r[1], (size_t)no * tg_dtype_size(types[ti])) == 0, "threads differ: shape %d mask %llu",
+					(int)si, (unsigned long long)mask);
+				free(r[0]), free(r[1]), free(x);
+			}
 }
