@@ -144,16 +144,19 @@ void tg_parallel_for(tg_exec *ex, int64_t nchunks, void (*fn)(void *arg, int64_t
 int tg_exec_threads(const tg_exec *ex) { return ex ? ex->nthreads : 1; }
 tg_graph *tg_exec_graph(tg_exec *ex) { return ex ? ex->g : NULL; }
 
+/* The scratch belongs to the graph and is kept between runs: a fresh multi-MiB allocation
+** per run would be returned to the kernel and faulted in again every time. */
 void *tg_exec_scratch(tg_exec *ex, size_t nbytes)
 {
-	if (nbytes > ex->scratch_cap) {
-		tg_free_aligned(ex->scratch);
-		ex->scratch = tg_malloc_aligned(nbytes);
-		ex->scratch_cap = ex->scratch ? nbytes : 0;
-		if (ex->scratch && nbytes > ex->g->scratch_peak)
-			ex->g->scratch_peak = nbytes;
+	tg_graph *g = ex->g;
+	if (nbytes > g->scratch_cap) {
+		tg_free_aligned(g->scratch);
+		g->scratch = tg_malloc_aligned(nbytes);
+		g->scratch_cap = g->scratch ? nbytes : 0;
+		if (g->scratch && nbytes > g->scratch_peak)
+			g->scratch_peak = nbytes;
 	}
-	return ex->scratch;
+	return g->scratch;
 }
 
 /* ---------------------------------------------------------------- running a plan */
@@ -276,6 +279,5 @@ tg_status tg_graph_compute(tg_graph *g, int ntargets, tg_node *const *targets)
 			break;
 		}
 	}
-	tg_free_aligned(ex.scratch);
 	return st;
 }

@@ -43,6 +43,7 @@ void tg_graph_free(tg_graph *g)
 	tg_free(g->nodes, sizeof(tg_node *) * (size_t)g->cap);
 	tg_plan_free(g->plan);
 	tg_free_aligned(g->arena);
+	tg_free_aligned(g->scratch);
 	tg_free(g->profile, sizeof(double) * (size_t)g->profile_cap);
 	tg_free(g, sizeof *g);
 }

@@ -36,6 +36,8 @@ struct tg_graph {
 	tg_plan *plan;
 	void *arena;
 	size_t arena_cap;
+	void *scratch;              /* kernels' scratch (tg_exec_scratch), kept between runs */
+	size_t scratch_cap;
 	size_t scratch_peak;
 	size_t persistent_bytes;
 	tg_eval_callback eval_cb;
@@ -87,8 +89,6 @@ void tg_dgemm_strided(int64_t M, int64_t N, int64_t K, double alpha, const doubl
 struct tg_exec {
 	tg_graph *g;
 	int nthreads;
-	void *scratch;
-	size_t scratch_cap;
 };
 
 /* Format helper for op errors: "<op>: <message>". */
