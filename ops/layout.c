@@ -206,7 +206,8 @@ tg_status layout_reduce(tg_exec *ex, tg_node *n, uint64_t mask, double scale)
 	const tg_node *src = n->src[0];
 	reduce_job j = {.src = src->data, .f32 = src->dtype == TG_F32, .dst = n->data, .dt = src->dtype, .scale = scale};
 	if (tg_numel(src) == 0) { /* no outputs, or empty sums: zeros */
-		memset(n->data, 0, (size_t)tg_numel(n) * tg_dtype_size(n->dtype));
+		if (tg_numel(n) > 0)
+			memset(n->data, 0, (size_t)tg_numel(n) * tg_dtype_size(n->dtype));
 		return TG_OK;
 	}
 	int64_t size[TG_MAX_DIMS + 1], stride[TG_MAX_DIMS + 1];

@@ -3,24 +3,142 @@
 ** row/column, as PyTorch's MaxPool2d(2)). Backward: maxpool2d_backward (x, gout) -> dx sends each
 ** gradient to its window's argmax, recomputed from x: the first maximum in row-major window order
 ** on ties, a NaN wins (the last one if several), as PyTorch's kernel. Not differentiable itself.
+**
+** Both are memory-bound: the kernels are branch-free loops over one output row (even and odd
+** columns deinterleaved, the window scan as comparisons and selects) that the compiler vectorises,
+** built for AVX-512, AVX2 and baseline x86-64 and picked at load time. Comparisons and selects are
+** exact, so every build gives the same bits. A chunk is a fixed group of whole planes.
 */
 #include "../engine/internal.h"
-#include <math.h>
 #include <string.h>
 
-/* Index (0..3, row-major in the window) of the maximum of a 2x2 window (PyTorch's scan). */
-#define ARGMAX(T)                                                                                    \
-	static inline int argmax_##T(const T *p, int64_t W)                                          \
-	{                                                                                            \
-		T v[4] = {p[0], p[1], p[W], p[W + 1]};                                               \
-		int best = 0;                                                                        \
-		for (int k = 1; k < 4; k++)                                                          \
-			if (v[k] > v[best] || isnan(v[k]))                      \
-				best = k;                                                            \
-		return best;                                                                         \
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CLONES
+#endif
+
+/* Elements of x per chunk (about 64 KiB of f32): a [64,64] plane is 4 planes per chunk, an [8,8]
+** plane 256, so small planes do not cost one scheduling step each. Fixed: results never depend
+** on the thread count (they would not anyway, every output is computed alone). */
+#define CHUNK_ELEMS 16384
+
+/* PyTorch's scan of a window in row-major order: value v replaces the running maximum m if it is
+** greater or NaN (so ties keep the first, and the last NaN wins). Non-short-circuit |. */
+#define TAKES(v, m) (((v) > (m)) | ((v) != (v)))
+
+/* t ? v : m on the bits, so that the scalar remainders of the loops (and builds without SIMD) have
+** no data-dependent branches either: compilers turn a scalar float select into a branch. */
+#define PICK(T, U)                                                                                      \
+	static inline T pick_##T(int t, T v, T m)                                                       \
+	{                                                                                               \
+		U a, b, k = (U)0 - (U)t;                                                                \
+		memcpy(&a, &v, sizeof a), memcpy(&b, &m, sizeof b);                                     \
+		a = (a & k) | (b & ~k);                                                                 \
+		memcpy(&v, &a, sizeof v);                                                               \
+		return v;                                                                               \
 	}
-ARGMAX(float)
-ARGMAX(double)
+PICK(float, uint32_t)
+PICK(double, uint64_t)
+
+/* One output row: x0, x1 the two input rows [W], y [Wo] (Wo = W/2, a last odd column is skipped).
+** dx0, dx1 the two gradient rows: each window's 4 cells get gy at the argmax and 0 elsewhere; the
+** scan is replayed backwards (a later taker claims the gradient r first), so all 4 are selects. */
+#define ROW_KERNELS(T)                                                                                         \
+	CLONES static void pool_row_##T(const T *restrict x0, const T *restrict x1, T *restrict y, int64_t Wo) \
+	{                                                                                                      \
+		for (int64_t j = 0; j < Wo; j++) {                                                             \
+			T a = x0[2 * j], b = x0[2 * j + 1], c = x1[2 * j], d = x1[2 * j + 1];                  \
+			T m = pick_##T(TAKES(b, a), b, a);                                                     \
+			m = pick_##T(TAKES(c, m), c, m);                                                       \
+			y[j] = pick_##T(TAKES(d, m), d, m);                                                    \
+		}                                                                                              \
+	}                                                                                                      \
+	CLONES static void unpool_row_##T(const T *restrict x0, const T *restrict x1, const T *restrict gy,    \
+		T *restrict dx0, T *restrict dx1, int64_t Wo)                                                  \
+	{                                                                                                      \
+		for (int64_t j = 0; j < Wo; j++) {                                                             \
+			T a = x0[2 * j], b = x0[2 * j + 1], c = x1[2 * j], d = x1[2 * j + 1], r = gy[j];       \
+			int t1 = TAKES(b, a);                                                                  \
+			T m = pick_##T(t1, b, a);                                                              \
+			int t2 = TAKES(c, m);                                                                  \
+			int t3 = TAKES(d, pick_##T(t2, c, m));                                                 \
+			dx1[2 * j + 1] = pick_##T(t3, r, 0);                                                   \
+			r = pick_##T(t3, 0, r);                                                                \
+			dx1[2 * j] = pick_##T(t2, r, 0);                                                       \
+			r = pick_##T(t2, 0, r);                                                                \
+			dx0[2 * j + 1] = pick_##T(t1, r, 0);                                                   \
+			dx0[2 * j] = pick_##T(t1, 0, r);                                                       \
+		}                                                                                              \
+	}
+ROW_KERNELS(float)
+ROW_KERNELS(double)
+
+/* Planes [p0, p1) of x [., H, W] -> y [., Ho, Wo] (forward), or of x and gy [., Ho, Wo] -> dx [., H, W]. */
+typedef struct pool_job {
+	const void *x, *gy; /* gy: only for the backward */
+	void *out;
+	int64_t H, W, Ho, Wo, planes, per_chunk;
+	bool backward, f32;
+} pool_job;
+
+#define PLANE_LOOPS(T)                                                                                             \
+	static void pool_planes_##T(const pool_job *j, int64_t p0, int64_t p1)                                     \
+	{                                                                                                          \
+		for (int64_t p = p0; p < p1; p++) {                                                                \
+			const T *x = (const T *)j->x + p * j->H * j->W;                                            \
+			T *y = (T *)j->out + p * j->Ho * j->Wo;                                                    \
+			for (int64_t i = 0; i < j->Ho; i++)                                                        \
+				pool_row_##T(x + 2 * i * j->W, x + (2 * i + 1) * j->W, y + i * j->Wo, j->Wo);      \
+		}                                                                                                  \
+	}                                                                                                          \
+	/* every window writes its 4 cells; the row and column beyond 2 Ho, 2 Wo get 0 */                          \
+	static void unpool_planes_##T(const pool_job *j, int64_t p0, int64_t p1)                                   \
+	{                                                                                                          \
+		int64_t H = j->H, W = j->W;                                                                        \
+		for (int64_t p = p0; p < p1; p++) {                                                                \
+			const T *x = (const T *)j->x + p * H * W, *gy = (const T *)j->gy + p * j->Ho * j->Wo;      \
+			T *dx = (T *)j->out + p * H * W;                                                           \
+			for (int64_t i = 0; i < j->Ho; i++) {                                                      \
+				T *d0 = dx + 2 * i * W, *d1 = d0 + W;                                              \
+				unpool_row_##T(x + 2 * i * W, x + (2 * i + 1) * W, gy + i * j->Wo, d0, d1, j->Wo); \
+				if (W & 1)                                                                         \
+					d0[W - 1] = d1[W - 1] = 0;                                                 \
+			}                                                                                          \
+			if (H & 1)                                                                                 \
+				memset(dx + (H - 1) * W, 0, sizeof(T) * (size_t)W);                                \
+		}                                                                                                  \
+	}
+PLANE_LOOPS(float)
+PLANE_LOOPS(double)
+
+/* Chunk c: planes [c per_chunk, (c + 1) per_chunk) clipped to N*C. */
+static void pool_chunk(void *arg, int64_t c)
+{
+	const pool_job *j = arg;
+	int64_t p0 = c * j->per_chunk, p1 = j->planes - p0 < j->per_chunk ? j->planes : p0 + j->per_chunk;
+	if (j->backward && j->f32)
+		unpool_planes_float(j, p0, p1);
+	else if (j->backward)
+		unpool_planes_double(j, p0, p1);
+	else if (j->f32)
+		pool_planes_float(j, p0, p1);
+	else
+		pool_planes_double(j, p0, p1);
+}
+
+/* x [N,C,H,W], gy [N,C,H/2,W/2] or NULL (forward), out y or dx: runs over fixed chunks of whole
+** planes. An empty x returns at once (its H*W may not even be representable). */
+static void run(tg_exec *ex, const tg_node *x, const tg_node *gy, tg_node *out)
+{
+	if (tg_numel(x) == 0)
+		return;
+	const int64_t *d = x->shape.d;
+	int64_t plane = d[2] * d[3], per = plane < CHUNK_ELEMS ? CHUNK_ELEMS / plane : 1;
+	pool_job j = {x->data, gy ? gy->data : NULL, out->data, d[2], d[3], d[2] / 2, d[3] / 2, d[0] * d[1], per,
+		gy != NULL, x->dtype == TG_F32};
+	tg_parallel_for(ex, (j.planes + per - 1) / per, pool_chunk, &j);
+}
 
 static tg_status maxpool2d_infer(tg_graph *g, tg_node *n)
 {
@@ -34,49 +152,9 @@ static tg_status maxpool2d_infer(tg_graph *g, tg_node *n)
 	return TG_OK;
 }
 
-/* One [H,W] plane of x (chunk = plane): y = the window maxima; dx = gradients at the argmaxes. */
-#define PLANE_LOOPS(T)                                                                                 \
-	static void pool_##T(const T *x, T *y, int64_t W, int64_t Ho, int64_t Wo)                      \
-	{                                                                                              \
-		for (int64_t i = 0; i < Ho; i++)                                                       \
-			for (int64_t j = 0; j < Wo; j++) {                                             \
-				const T *p = x + 2 * i * W + 2 * j;                                    \
-				int k = argmax_##T(p, W);                                              \
-				y[i * Wo + j] = p[(k >> 1) * W + (k & 1)];                             \
-			}                                                                              \
-	}                                                                                              \
-	static void unpool_##T(const T *x, const T *gy, T *dx, int64_t H, int64_t W, int64_t Ho, int64_t Wo) \
-	{                                                                                              \
-		/* every window writes its 4 cells; the rows and column beyond 2 Ho, 2 Wo get 0 */     \
-		for (int64_t i = 0; i < Ho; i++) {                                                     \
-			for (int64_t j = 0; j < Wo; j++) {                                             \
-				int64_t at = 2 * i * W + 2 * j;                                        \
-				int k = argmax_##T(x + at, W);                                         \
-				dx[at] = dx[at + 1] = dx[at + W] = dx[at + W + 1] = 0;                 \
-				dx[at + (k >> 1) * W + (k & 1)] = gy[i * Wo + j];                      \
-			}                                                                              \
-			if (W & 1)                                                                     \
-				dx[2 * i * W + W - 1] = dx[(2 * i + 1) * W + W - 1] = 0;               \
-		}                                                                                      \
-		if (H & 1)                                                                             \
-			memset(dx + (H - 1) * W, 0, sizeof(T) * (size_t)W);                            \
-	}
-PLANE_LOOPS(float)
-PLANE_LOOPS(double)
-
-static void pool_plane(void *arg, int64_t plane)
-{
-	tg_node *n = arg, *x = n->src[0];
-	int64_t H = x->shape.d[2], W = x->shape.d[3], Ho = n->shape.d[2], Wo = n->shape.d[3];
-	if (n->dtype == TG_F32)
-		pool_float(tg_f32(x) + plane * H * W, tg_f32(n) + plane * Ho * Wo, W, Ho, Wo);
-	else
-		pool_double(tg_f64(x) + plane * H * W, tg_f64(n) + plane * Ho * Wo, W, Ho, Wo);
-}
-
 static tg_status maxpool2d_forward(tg_exec *ex, tg_node *n)
 {
-	tg_parallel_for(ex, n->shape.d[0] * n->shape.d[1], pool_plane, n);
+	run(ex, n->src[0], NULL, n);
 	return TG_OK;
 }
 
@@ -96,19 +174,9 @@ static tg_status maxpool2d_backward_infer(tg_graph *g, tg_node *n)
 	return TG_OK;
 }
 
-static void unpool_plane(void *arg, int64_t plane)
-{
-	tg_node *n = arg, *x = n->src[0], *go = n->src[1];
-	int64_t H = x->shape.d[2], W = x->shape.d[3], Ho = go->shape.d[2], Wo = go->shape.d[3];
-	if (n->dtype == TG_F32)
-		unpool_float(tg_f32(x) + plane * H * W, tg_f32(go) + plane * Ho * Wo, tg_f32(n) + plane * H * W, H, W, Ho, Wo);
-	else
-		unpool_double(tg_f64(x) + plane * H * W, tg_f64(go) + plane * Ho * Wo, tg_f64(n) + plane * H * W, H, W, Ho, Wo);
-}
-
 static tg_status maxpool2d_backward_forward(tg_exec *ex, tg_node *n)
 {
-	tg_parallel_for(ex, n->shape.d[0] * n->shape.d[1], unpool_plane, n);
+	run(ex, n->src[0], n->src[1], n);
 	return TG_OK;
 }
 

@@ -213,6 +213,242 @@ Test(nn, upsample2x_values_and_adjoint)
 	tg_graph_free(g);
 }
 
+/* ---------------------------------------------------------------- pooling and upsampling, bit for bit */
+
+/* ops/upsample2x.c: false runs f32 on the portable loops even where its AVX-512 kernels would. */
+void upsample2x_set_avx512(bool on);
+
+/* Element i of n set to the bits of a NaN with sign and payload from `tag`. */
+static void set_nan(tg_node *n, int64_t i, uint32_t tag)
+{
+	if (n->dtype == TG_F32) {
+		uint32_t b = (tag & 1u) << 31 | 0x7fc00000u | (tag >> 1 & 0xffffu);
+		memcpy(tg_f32(n) + i, &b, 4);
+	} else {
+		uint64_t b = (uint64_t)(tag & 1u) << 63 | 0x7ff8000000000000ull | (tag >> 1 & 0xffffu);
+		memcpy(tg_f64(n) + i, &b, 8);
+	}
+}
+
+/* Adversarial values: small integers (many ties), +0 and -0, a subnormal; with nan_inf also
+** NaNs of distinct signs and payloads and infinities. */
+static void fill_special(tg_node *n, uint64_t seed, bool nan_inf)
+{
+	tg_rng r = {seed, 5};
+	double tiny = n->dtype == TG_F32 ? -1e-40 : -1e-310;
+	for (int64_t i = 0; i < tg_numel(n); i++) {
+		int k = (int)(16 * tg_rng_uniform(r, (uint64_t)i));
+		double v = k < 9 ? k / 2 - 2 : k == 9 ? 0.0 : k == 10 ? -0.0 : k == 11 ? tiny : (k - 11) * 0.3;
+		if (nan_inf && k >= 14)
+			v = k == 14 ? INFINITY : -INFINITY;
+		if (n->dtype == TG_F32)
+			tg_f32(n)[i] = (float)v;
+		else
+			tg_f64(n)[i] = v;
+		if (nan_inf && k == 13)
+			set_nan(n, i, (uint32_t)i);
+	}
+}
+
+/* The window's argmax by PyTorch's scan: first maximum in row-major order, the last NaN wins. */
+static int64_t window_argmax(const tg_node *x, int64_t at, int64_t W)
+{
+	int64_t cell[4] = {at, at + 1, at + W, at + W + 1}, best = at;
+	for (int k = 1; k < 4; k++)
+		if (val(x, cell[k]) > val(x, best) || isnan(val(x, cell[k])))
+			best = cell[k];
+	return best;
+}
+
+/* y and dx against the scan, byte for byte (a NaN's payload included): y copies x at the argmax,
+** dx copies gy there and is +0 elsewhere (the dropped last row/column included). */
+static void check_maxpool(tg_dtype t, tg_shape s, int threads, uint64_t seed)
+{
+	tg_graph *g = tg_graph_new();
+	tg_graph_set_threads(g, threads);
+	tg_node *x = tg_input(g, "x", t, s);
+	fill_special(x, seed, true);
+	tg_node *y = tg_maxpool2d(g, x);
+	tg_node *gy = tg_input(g, "gy", t, y->shape);
+	fill_special(gy, seed + 1, true);
+	cr_assert_eq(tg_backward(g, y, gy, 1, &x), TG_OK);
+	tg_node *tt[2] = {y, x->grad};
+	cr_assert_eq(tg_graph_compute(g, 2, tt), TG_OK, "%s", tg_last_error());
+	size_t es = tg_dtype_size(t);
+	char *wy = calloc(1, tg_nbytes(y)), *wdx = calloc(1, tg_nbytes(x));
+	int64_t H = s.d[2], W = s.d[3], Ho = H / 2, Wo = W / 2;
+	for (int64_t p = 0; p < s.d[0] * s.d[1]; p++)
+		for (int64_t i = 0; i < Ho; i++)
+			for (int64_t j = 0; j < Wo; j++) {
+				int64_t o = (p * Ho + i) * Wo + j, best = window_argmax(x, (p * H + 2 * i) * W + 2 * j, W);
+				memcpy(wy + o * es, (char *)x->data + best * es, es);
+				memcpy(wdx + best * es, (char *)gy->data + o * es, es);
+			}
+	char ss[64];
+	cr_expect(memcmp(y->data, wy, tg_nbytes(y)) == 0, "maxpool2d %s %s, %d threads: y differs", tg_dtype_name(t),
+		tg_shape_str(s, ss, sizeof ss), threads);
+	cr_expect(memcmp(x->grad->data, wdx, tg_nbytes(x)) == 0, "maxpool2d %s %s, %d threads: dx differs",
+		tg_dtype_name(t), tg_shape_str(s, ss, sizeof ss), threads);
+	free(wy), free(wdx);
+	tg_graph_free(g);
+}
+
+/* Short rows, rows of whole vectors and with tails, odd sizes; several planes per chunk and
+** several chunks; 1 to 3 threads. */
+Test(nn, maxpool2d_bitwise_scan_with_ties_nans_and_odd_sizes)
+{
+	int64_t hs[] = {2, 3, 4, 5, 8}, ws[] = {2, 3, 4, 5, 9, 16, 17, 31, 32, 33, 34, 64, 66};
+	for (int dt = 0; dt < 2; dt++)
+		for (size_t a = 0; a < sizeof hs / sizeof *hs; a++)
+			for (size_t b = 0; b < sizeof ws / sizeof *ws; b++)
+				check_maxpool(dt ? TG_F64 : TG_F32, TG_SHAPE(2, 3, hs[a], ws[b]), 1 + (int)((a + b) % 3),
+					10 * a + b);
+	for (int threads = 1; threads <= 3; threads++) {
+		check_maxpool(TG_F32, TG_SHAPE(3, 300, 8, 8), threads, 99);
+		check_maxpool(TG_F32, TG_SHAPE(2, 5, 64, 64), threads, 98);
+	}
+}
+
+/* The taps of output d along an axis of n inputs, by the formula in ops/upsample2x.c. */
+static void up_taps(int64_t d, int64_t n, int64_t i[2], double w[2])
+{
+	double s = fmax((d + 0.5) * 0.5 - 0.5, 0);
+	i[0] = (int64_t)s;
+	i[1] = i[0] + 1 < n ? i[0] + 1 : n - 1;
+	w[1] = s - (double)i[0];
+	w[0] = 1 - w[1];
+}
+
+/* The transposed list of input i: the outputs reading it in increasing order, i0's entry before
+** i1's, zero weights left out; pad fills up to 4 entries with (first source, weight 0). */
+static int down_taps(int64_t i, int64_t n, bool pad, int64_t src[4], double w[4])
+{
+	int nt = 0;
+	for (int64_t d = 0; d < 2 * n; d++) {
+		int64_t id[2];
+		double wd[2];
+		up_taps(d, n, id, wd);
+		for (int e = 0; e < 2; e++)
+			if (id[e] == i && wd[e] != 0)
+				src[nt] = d, w[nt++] = wd[e];
+	}
+	int used = nt;
+	for (; pad && nt < 4; nt++)
+		src[nt] = src[0], w[nt] = 0;
+	return pad ? nt : used;
+}
+
+/* One plane, in T, every product its own statement (so no compiler fuses a multiply-add): the
+** forward (x00 w0 + x01 w1) h0 + (x10 w0 + x11 w1) h1; the backward as a gather, rows outer:
+** dx = ((0 + hr0 S0) + hr1 S1) + ..., S = ((w0 g0 + w1 g1) + w2 g2) + w3 g3 over 4 column taps. */
+#define REF_UP(T)                                                                                       \
+	static void ref_up_##T(const T *x, T *y, int64_t H, int64_t W)                                  \
+	{                                                                                               \
+		for (int64_t r = 0; r < 2 * H; r++)                                                     \
+			for (int64_t c = 0; c < 2 * W; c++) {                                           \
+				int64_t ri[2], ci[2];                                                   \
+				double rw[2], cw[2];                                                    \
+				up_taps(r, H, ri, rw), up_taps(c, W, ci, cw);                           \
+				T side[2];                                                              \
+				for (int e = 0; e < 2; e++) {                                           \
+					const T *xr = x + ri[e] * W;                                    \
+					T p = xr[ci[0]] * (T)cw[0], q = xr[ci[1]] * (T)cw[1];           \
+					side[e] = p + q;                                                \
+				}                                                                       \
+				T p = side[0] * (T)rw[0], q = side[1] * (T)rw[1];                       \
+				y[r * 2 * W + c] = p + q;                                               \
+			}                                                                               \
+	}                                                                                               \
+	static void ref_down_##T(const T *g, T *dx, int64_t H, int64_t W)                               \
+	{                                                                                               \
+		for (int64_t i = 0; i < H; i++)                                                         \
+			for (int64_t k = 0; k < W; k++) {                                               \
+				int64_t rs[4], cs[4];                                                   \
+				double rw[4], cw[4];                                                    \
+				int nr = down_taps(i, H, false, rs, rw);                                \
+				down_taps(k, W, true, cs, cw);                                          \
+				T acc = 0;                                                              \
+				for (int t = 0; t < nr; t++) {                                          \
+					const T *gr = g + rs[t] * 2 * W;                                \
+					T sum = (T)cw[0] * gr[cs[0]];                                   \
+					for (int u = 1; u < 4; u++) {                                   \
+						T term = (T)cw[u] * gr[cs[u]];                          \
+						sum = sum + term;                                       \
+					}                                                               \
+					T term = (T)rw[t] * sum;                                        \
+					acc = acc + term;                                               \
+				}                                                                       \
+				dx[i * W + k] = acc;                                                    \
+			}                                                                               \
+	}
+REF_UP(float)
+REF_UP(double)
+
+/* Byte equality, or with nan_inf a NaN wherever the reference has one (which NaN's payload
+** survives a sum of two is the compiler's choice). */
+static bool same_values(const tg_node *n, const void *want, bool nan_inf)
+{
+	size_t es = tg_dtype_size(n->dtype);
+	for (int64_t i = 0; i < tg_numel(n); i++) {
+		const char *a = (const char *)n->data + (size_t)i * es, *b = (const char *)want + (size_t)i * es;
+		double wa = n->dtype == TG_F32 ? *(const float *)b : *(const double *)b;
+		if (memcmp(a, b, es) != 0 && !(nan_inf && isnan(val(n, i)) && isnan(wa)))
+			return false;
+	}
+	return true;
+}
+
+static void check_upsample(tg_dtype t, tg_shape s, int threads, bool nan_inf, uint64_t seed)
+{
+	tg_graph *g = tg_graph_new();
+	tg_graph_set_threads(g, threads);
+	tg_node *x = tg_input(g, "x", t, s);
+	fill_special(x, seed, nan_inf);
+	tg_node *y = tg_upsample2x(g, x);
+	tg_node *gy = tg_input(g, "gy", t, y->shape);
+	fill_special(gy, seed + 1, nan_inf);
+	cr_assert_eq(tg_backward(g, y, gy, 1, &x), TG_OK);
+	tg_node *tt[2] = {y, x->grad};
+	cr_assert_eq(tg_graph_compute(g, 2, tt), TG_OK, "%s", tg_last_error());
+	char *wy = malloc(tg_nbytes(y)), *wdx = malloc(tg_nbytes(x)), ss[64];
+	int64_t H = s.d[2], W = s.d[3];
+	for (int64_t p = 0; p < s.d[0] * s.d[1]; p++) {
+		if (t == TG_F32) {
+			ref_up_float(tg_f32(x) + p * H * W, (float *)wy + p * 4 * H * W, H, W);
+			ref_down_float(tg_f32(gy) + p * 4 * H * W, (float *)wdx + p * H * W, H, W);
+		} else {
+			ref_up_double(tg_f64(x) + p * H * W, (double *)wy + p * 4 * H * W, H, W);
+			ref_down_double(tg_f64(gy) + p * 4 * H * W, (double *)wdx + p * H * W, H, W);
+		}
+	}
+	cr_expect(same_values(y, wy, nan_inf), "upsample2x %s %s, %d threads%s: y differs", tg_dtype_name(t),
+		tg_shape_str(s, ss, sizeof ss), threads, nan_inf ? ", NaN/inf" : "");
+	cr_expect(same_values(x->grad, wdx, nan_inf), "upsample2x %s %s, %d threads%s: dx differs", tg_dtype_name(t),
+		tg_shape_str(s, ss, sizeof ss), threads, nan_inf ? ", NaN/inf" : "");
+	free(wy), free(wdx);
+	tg_graph_free(g);
+}
+
+/* f32 on the AVX-512 kernels (where the CPU has them) and on the portable loops, f64: rows
+** shorter than a vector, of whole vectors, with a partial or overlapping last block. */
+Test(nn, upsample2x_bitwise_reference_both_paths)
+{
+	int64_t hs[] = {1, 2, 3, 5}, ws[] = {1, 2, 3, 4, 7, 8, 16, 17, 18, 19, 31, 32, 33, 40};
+	for (int mode = 0; mode < 3; mode++) {
+		upsample2x_set_avx512(mode == 0);
+		for (size_t a = 0; a < sizeof hs / sizeof *hs; a++)
+			for (size_t b = 0; b < sizeof ws / sizeof *ws; b++)
+				for (int nan_inf = 0; nan_inf < 2; nan_inf++)
+					check_upsample(mode == 2 ? TG_F64 : TG_F32, TG_SHAPE(1, 2, hs[a], ws[b]),
+						1 + (int)((a + b) % 3), nan_inf, 10 * a + b);
+	}
+	upsample2x_set_avx512(true);
+	for (int threads = 1; threads <= 3; threads++) {
+		check_upsample(TG_F32, TG_SHAPE(3, 300, 4, 4), threads, true, 97);
+		check_upsample(TG_F32, TG_SHAPE(2, 5, 32, 32), threads, false, 96);
+	}
+}
+
 /* Training updates the running statistics (momentum 0.1, unbiased variance); eval normalises with them. */
 Test(nn, batchnorm2d_running_stats_and_eval)
 {
