@@ -417,6 +417,10 @@ tg_node *tg_upsample2x(tg_graph *g, tg_node *x);         /* bilinear, align_corn
 ** otherwise the running statistics are used. */
 tg_node *tg_batchnorm2d(tg_graph *g, tg_node *x, tg_node *gamma, tg_node *beta,
 	tg_node *running_mean, tg_node *running_var, bool training, double momentum, double eps);
+/* relu(tg_batchnorm2d(...)) as one op, without the relu's own passes over memory (forward and
+** backward); the gradient is 0 where the output is 0 (PyTorch's relu gradient at 0). */
+tg_node *tg_batchnorm2d_relu(tg_graph *g, tg_node *x, tg_node *gamma, tg_node *beta,
+	tg_node *running_mean, tg_node *running_var, bool training, double momentum, double eps);
 
 /* ---- models: U-Net (models/unet.c) */
 

@@ -91,17 +91,30 @@ static dconv_p dconv_params(builder *b, const char *module, int cin, int cout, i
 	return p;
 }
 
-static tg_node *bn(builder *b, tg_node *x, const bn_p *p)
+static tg_node *activate(tg_graph *g, tg_node *x, tg_activation act)
+{
+	switch (act) {
+	case TG_ACT_RELU:
+	default: return tg_relu(g, x);
+	}
+}
+
+/* [batch norm ->] act. Batch norm then ReLU is one node (tg_batchnorm2d_relu): its forward writes
+** the activation and its backward masks dy itself, so no relu / relu_grad pass over memory is left. */
+static tg_node *bn_act(builder *b, tg_node *x, const bn_p *p, tg_activation act)
 {
 	if (!b->cfg->batch_norm)
-		return x;
-	return tg_batchnorm2d(b->g, x, p->gamma, p->beta, p->mean, p->var, b->cfg->training, BN_MOMENTUM, BN_EPS);
+		return activate(b->g, x, act);
+	if (act == TG_ACT_RELU)
+		return tg_batchnorm2d_relu(b->g, x, p->gamma, p->beta, p->mean, p->var, b->cfg->training, BN_MOMENTUM, BN_EPS);
+	tg_node *y = tg_batchnorm2d(b->g, x, p->gamma, p->beta, p->mean, p->var, b->cfg->training, BN_MOMENTUM, BN_EPS);
+	return activate(b->g, y, act);
 }
 
 static tg_node *dconv(builder *b, tg_node *x, const dconv_p *p)
 {
-	tg_node *h = tg_relu(b->g, bn(b, tg_conv2d(b->g, x, p->c0.w, p->c0.b, 1), &p->b1));
-	return tg_relu(b->g, bn(b, tg_conv2d(b->g, h, p->c3.w, p->c3.b, 1), &p->b4));
+	tg_node *h = bn_act(b, tg_conv2d(b->g, x, p->c0.w, p->c0.b, 1), &p->b1, b->cfg->activation);
+	return bn_act(b, tg_conv2d(b->g, h, p->c3.w, p->c3.b, 1), &p->b4, TG_ACT_RELU);
 }
 
 static bool config_ok(tg_graph *g, const tg_unet_config *c, tg_node *x)

@@ -18,7 +18,8 @@
 #define TG_NN_OPS(X) \
 	X(conv2d) X(conv2d_backward_data) X(conv2d_backward_weight) X(conv2d_backward_bias) \
 	X(maxpool2d) X(maxpool2d_backward) X(upsample2x) X(upsample2x_backward) \
-	X(batchnorm2d) X(batchnorm2d_grad_stats) X(batchnorm2d_backward_data) \
+	X(batchnorm2d) X(batchnorm2d_relu) X(batchnorm2d_stats) X(batchnorm2d_grad_stats) \
+	X(batchnorm2d_backward_data) \
 	X(adam_tick) X(adam_update) X(adam_step) X(allreduce)
 
 #define DECLARE(name) extern const tg_op tg_op_##name;

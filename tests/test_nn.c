@@ -174,6 +174,36 @@ Test(nn, unet_parameters_match_pytorch)
 	tg_graph_free(g);
 }
 
+static int count_op(const tg_graph *g, const char *op)
+{
+	int k = 0;
+	for (int i = 0; i < tg_graph_node_count(g); i++)
+		k += strcmp(tg_graph_node(g, i)->op->name, op) == 0;
+	return k;
+}
+
+/* Batch norm then ReLU is one node (both ReLUs of each DoubleConv here), forward and backward:
+** no relu or relu_grad pass is left; without batch norm the ReLUs stay. The parameters and running
+** statistics are the same tensors either way (unet_parameters_match_pytorch). */
+Test(nn, unet_fuses_batchnorm_and_relu)
+{
+	for (int bn = 1; bn >= 0; bn--) {
+		tg_graph *g = tg_graph_new();
+		tg_unet_config cfg = tg_unet_default();
+		cfg.batch_norm = bn;
+		tg_node *out = tg_unet(g, &cfg, TG_F32, tg_input(g, "x", TG_F32, TG_SHAPE(2, 1, 16, 16)));
+		cr_assert(out, "%s", tg_graph_error(g));
+		cr_assert_eq(tg_backward(g, tg_sum_all(g, tg_square(g, out)), NULL, 0, NULL), TG_OK, "%s", tg_graph_error(g));
+		int dconvs = 1 + 2 * (cfg.levels - 1);
+		cr_expect_eq(count_op(g, "batchnorm2d_relu"), bn ? 2 * dconvs : 0);
+		cr_expect_eq(count_op(g, "batchnorm2d_grad_stats"), bn ? 2 * dconvs : 0);
+		cr_expect_eq(count_op(g, "batchnorm2d"), 0);
+		cr_expect_eq(count_op(g, "relu"), bn ? 0 : 2 * dconvs);
+		cr_expect_eq(count_op(g, "relu_grad"), bn ? 0 : 2 * dconvs);
+		tg_graph_free(g);
+	}
+}
+
 /* Other configurations: fewer levels, other filters, no batch norm, eval-mode batch norm. */
 Test(nn, unet_configurations)
 {

@@ -487,6 +487,291 @@ Test(nn, batchnorm2d_running_stats_and_eval)
 	tg_graph_free(g);
 }
 
+/* ---------------------------------------------------------------- batch norm (+ relu) kernels */
+
+#if defined(__x86_64__)
+/* ops/batchnorm2d.c: false runs f32 batch norm on the portable kernels even where AVX-512 is there. */
+void batchnorm2d_set_avx512(bool on);
+#define SET_BN_AVX512(on) batchnorm2d_set_avx512(on)
+#else
+#define SET_BN_AVX512(on) (void)(on)
+#endif
+
+/* y = [relu](batchnorm2d(x)) (fused, or relu(batchnorm2d(x)) when !fused), loss <gy, y>, and
+** t = {y, dx, dgamma, dbeta, the f64 statistics and gradient sums (internal nodes)}. gamma has a
+** negative entry from 3 channels on. */
+typedef struct bn_case {
+	tg_graph *g;
+	tg_node *x, *gamma, *beta, *rm, *rv, *gy, *t[6];
+	bool training, relu;
+} bn_case;
+
+static tg_node *find_op(tg_graph *g, const char *op)
+{
+	for (int i = 0; i < tg_graph_node_count(g); i++)
+		if (strcmp(tg_graph_node(g, i)->op->name, op) == 0)
+			return tg_graph_node(g, i);
+	return NULL;
+}
+
+static bn_case bn_build(tg_dtype dt, tg_shape s, bool training, bool relu, bool fused, int threads)
+{
+	bn_case b = {.training = training, .relu = relu};
+	tg_graph *g = b.g = tg_graph_new();
+	tg_graph_set_threads(g, threads);
+	int64_t C = s.d[1];
+	b.x = rand_input(g, "x", dt, s, 21);
+	b.gamma = tg_param(g, "gamma", dt, TG_SHAPE(C));
+	b.beta = tg_param(g, "beta", dt, TG_SHAPE(C));
+	b.rm = tg_state(g, "rm", dt, TG_SHAPE(C));
+	b.rv = tg_state(g, "rv", dt, TG_SHAPE(C));
+	for (int64_t c = 0; c < C; c++) {
+		double v[4] = {1.5 - 0.7 * (double)c, 0.2 * (double)(c % 3) - 0.2, 0.05 * (double)c, 0.8 + 0.1 * (double)c};
+		tg_node *n[4] = {b.gamma, b.beta, b.rm, b.rv};
+		for (int k = 0; k < 4; k++) {
+			if (dt == TG_F32)
+				tg_f32(n[k])[c] = (float)v[k];
+			else
+				tg_f64(n[k])[c] = v[k];
+		}
+	}
+	tg_node *y = fused && relu ? tg_batchnorm2d_relu(g, b.x, b.gamma, b.beta, b.rm, b.rv, training, 0.1, 1e-5)
+				   : tg_batchnorm2d(g, b.x, b.gamma, b.beta, b.rm, b.rv, training, 0.1, 1e-5);
+	if (relu && !fused)
+		y = tg_relu(g, y);
+	cr_assert(y, "%s", tg_graph_error(g));
+	b.gy = rand_input(g, "gy", dt, s, 22);
+	cr_assert_eq(tg_backward(g, y, b.gy, 3, (tg_node *[]){b.x, b.gamma, b.beta}), TG_OK, "%s", tg_graph_error(g));
+	tg_node *t[6] = {y, b.x->grad, b.gamma->grad, b.beta->grad, find_op(g, "batchnorm2d_stats"),
+		find_op(g, "batchnorm2d_grad_stats")};
+	cr_assert(t[4] && t[5]);
+	memcpy(b.t, t, sizeof t);
+	cr_assert_eq(tg_graph_compute(g, 6, b.t), TG_OK, "%s", tg_last_error());
+	return b;
+}
+
+/* The reference in double, two passes: y, dx, dgamma, dbeta and the running statistics after the
+** run (from their initial values in bn_build). The relu mask is the library's own y > 0, so a value
+** rounded to the other side of 0 cannot make the comparison flaky; y itself is checked. */
+static void bn_reference(const bn_case *b, double *y, double *dx, double *dgamma, double *dbeta, double *rm, double *rv)
+{
+	const tg_node *x = b->x;
+	int64_t N = x->shape.d[0], C = x->shape.d[1], HW = x->shape.d[2] * x->shape.d[3];
+	double M = (double)(N * HW);
+	for (int64_t c = 0; c < C; c++) {
+		double mean = 0, var = 0, sg = 0, sgx = 0, rm0 = 0.05 * (double)c, rv0 = 0.8 + 0.1 * (double)c;
+		for (int64_t n = 0; n < N; n++)
+			for (int64_t p = 0; p < HW; p++)
+				mean += val(x, (n * C + c) * HW + p) / M;
+		for (int64_t n = 0; n < N; n++)
+			for (int64_t p = 0; p < HW; p++)
+				var += pow(val(x, (n * C + c) * HW + p) - mean, 2) / M;
+		rm[c] = b->training ? 0.1 * mean + 0.9 * rm0 : rm0;
+		rv[c] = b->training ? 0.1 * var * M / (M - 1) + 0.9 * rv0 : rv0;
+		if (!b->training)
+			mean = rm0, var = rv0;
+		double rstd = 1 / sqrt(var + 1e-5), gamma = val(b->gamma, c);
+		for (int pass = 0; pass < 2; pass++)
+			for (int64_t n = 0; n < N; n++)
+				for (int64_t p = 0; p < HW; p++) {
+					int64_t i = (n * C + c) * HW + p;
+					double xh = (val(x, i) - mean) * rstd, g = val(b->gy, i);
+					if (b->relu && !(val(b->t[0], i) > 0))
+						g = 0;
+					if (pass == 0) {
+						double pre = gamma * xh + val(b->beta, c);
+						y[i] = b->relu && pre < 0 ? 0 : pre;
+						sg += g, sgx += g * xh;
+					} else {
+						dx[i] = gamma * rstd * (b->training ? g - sg / M - xh * sgx / M : g);
+					}
+				}
+		dgamma[c] = sgx, dbeta[c] = sg;
+	}
+}
+
+static void bn_check(tg_dtype dt, tg_shape s, bool training, bool relu)
+{
+	bn_case b = bn_build(dt, s, training, relu, true, 1);
+	int64_t n = tg_numel(b.x), C = s.d[1];
+	double *ref[6];
+	for (int k = 0; k < 6; k++)
+		ref[k] = malloc(sizeof(double) * (size_t)(k < 2 ? n : C));
+	bn_reference(&b, ref[0], ref[1], ref[2], ref[3], ref[4], ref[5]);
+	const tg_node *got[6] = {b.t[0], b.t[1], b.t[2], b.t[3], b.rm, b.rv};
+	const char *what[6] = {"y", "dx", "dgamma", "dbeta", "running_mean", "running_var"};
+	double tol = dt == TG_F32 ? 2e-6 : 1e-12;
+	char sh[64];
+	for (int k = 0; k < 6; k++) {
+		double e = err_vs(got[k], ref[k]);
+		cr_expect(e <= tol, "%s %s %s%s: %s error %g", tg_dtype_name(dt), tg_shape_str(s, sh, sizeof sh),
+			training ? "training" : "eval", relu ? " relu" : "", what[k], e);
+		free(ref[k]);
+	}
+	tg_graph_free(b.g);
+}
+
+/* Both dtypes and modes, with and without relu, on the AVX-512 and the portable kernels; H*W below
+** one vector step (passes item by item, in one chunk and in two), with a partial last step, over
+** several blocks of the portable sums. */
+Test(nn, batchnorm2d_matches_reference)
+{
+	tg_shape shapes[5] = {TG_SHAPE(4, 2, 1, 3), TG_SHAPE(3000, 3, 1, 5), TG_SHAPE(3, 4, 5, 7), TG_SHAPE(2, 3, 20, 17),
+		TG_SHAPE(2, 5, 8, 8)};
+	for (int isa = 0; isa < 2; isa++) {
+		SET_BN_AVX512(isa == 0);
+		for (int k = 0; k < 5; k++)
+			for (int m = 0; m < 8; m++)
+				bn_check(m & 4 ? TG_F64 : TG_F32, shapes[k], m & 1, m & 2);
+	}
+	SET_BN_AVX512(true);
+}
+
+/* The fused op is relu(batchnorm2d) to the bit: the same forward values, and a backward masking dy
+** where the output is 0, including pre-activations of exactly 0 (x equal to the mean with beta 0:
+** PyTorch's relu gradient there is 0). */
+Test(nn, batchnorm2d_relu_is_relu_of_batchnorm2d)
+{
+	for (int m = 0; m < 4; m++) {
+		tg_dtype dt = m & 1 ? TG_F64 : TG_F32;
+		bool training = m & 2;
+		bn_case b[2];
+		for (int fused = 0; fused < 2; fused++) {
+			tg_graph *g = tg_graph_new();
+			/* channel values -2..2 in every item: the mean is exactly 0 and x = 0 is on it */
+			tg_node *x = tg_input(g, "x", dt, TG_SHAPE(2, 3, 1, 5));
+			for (int64_t i = 0; i < 30; i++) {
+				double v = (double)(i % 5) - 2;
+				if (dt == TG_F32)
+					tg_f32(x)[i] = (float)v;
+				else
+					tg_f64(x)[i] = v;
+			}
+			tg_node *gamma = tg_param(g, "gamma", dt, TG_SHAPE(3)), *beta = tg_param(g, "beta", dt, TG_SHAPE(3));
+			tg_node *rm = tg_state(g, "rm", dt, TG_SHAPE(3)), *rv = tg_state(g, "rv", dt, TG_SHAPE(3));
+			for (int c = 0; c < 3; c++) {
+				double gv = c == 1 ? -0.75 : 1.25, one = 1;
+				if (dt == TG_F32)
+					tg_f32(gamma)[c] = (float)gv, tg_f32(rv)[c] = (float)one;
+				else
+					tg_f64(gamma)[c] = gv, tg_f64(rv)[c] = one;
+			}
+			tg_node *y = fused ? tg_batchnorm2d_relu(g, x, gamma, beta, rm, rv, training, 0.1, 1e-5)
+					   : tg_relu(g, tg_batchnorm2d(g, x, gamma, beta, rm, rv, training, 0.1, 1e-5));
+			tg_node *gy = rand_input(g, "gy", dt, y->shape, 23);
+			cr_assert_eq(tg_backward(g, y, gy, 3, (tg_node *[]){x, gamma, beta}), TG_OK, "%s", tg_graph_error(g));
+			b[fused] = (bn_case){.g = g, .x = x, .gy = gy, .t = {y, x->grad, gamma->grad, beta->grad}};
+			cr_assert_eq(tg_graph_compute(g, 4, b[fused].t), TG_OK, "%s", tg_last_error());
+		}
+		const char *what[4] = {"y", "dx", "dgamma", "dbeta"};
+		for (int k = 0; k < 4; k++)
+			cr_expect(memcmp(b[0].t[k]->data, b[1].t[k]->data, tg_nbytes(b[0].t[k])) == 0, "%s %s: fused %s differs",
+				tg_dtype_name(dt), training ? "training" : "eval", what[k]);
+		/* x = 0 gives y = 0 exactly, and its dy is left out of dbeta */
+		double dbeta = 0;
+		for (int64_t i = 0; i < 30; i++) {
+			if (i % 5 == 2)
+				cr_expect(val(b[1].t[0], i) == 0, "y[%lld] = %g at x = 0", (long long)i, val(b[1].t[0], i));
+			if (i / 5 % 3 == 0 && val(b[1].t[0], i) > 0)
+				dbeta += val(b[1].gy, i);
+		}
+		cr_expect(fabs(val(b[1].t[3], 0) - dbeta) <= 1e-6 * fabs(dbeta), "dbeta[0] = %g, want %g", val(b[1].t[3], 0), dbeta);
+		tg_graph_free(b[0].g);
+		tg_graph_free(b[1].g);
+	}
+}
+
+/* Chunks are fixed pieces of the tensor and sums are combined in a fixed order, and the AVX-512 and
+** portable kernels compute the same lanes: the same bits for any thread count and either. */
+Test(nn, batchnorm2d_bitwise_same_for_any_thread_count_and_kernels)
+{
+	/* runs of 340 values (over a kernel block, a partial last step), and of 3 (item by item, 4 chunks) */
+	tg_shape shapes[2] = {TG_SHAPE(5, 3, 20, 17), TG_SHAPE(5000, 7, 1, 3)};
+	for (int m = 0; m < 4; m++) {
+		int dt = m & 1;
+		bn_case ref = {0};
+		for (int run = 0; run < 6; run++) {
+			SET_BN_AVX512(run < 3);
+			bn_case b = bn_build(dt ? TG_F64 : TG_F32, shapes[m >> 1], true, true, true, run % 3 + 1);
+			if (run == 0) {
+				ref = b;
+				continue;
+			}
+			for (int k = 0; k < 6; k++)
+				cr_expect(memcmp(ref.t[k]->data, b.t[k]->data, tg_nbytes(b.t[k])) == 0, "%s output %d differs with %d threads%s",
+					dt ? "f64" : "f32", k, run % 3 + 1, run < 3 ? "" : " (portable kernels)");
+			cr_expect(memcmp(ref.rm->data, b.rm->data, tg_nbytes(b.rm)) == 0 && memcmp(ref.rv->data, b.rv->data,
+				tg_nbytes(b.rv)) == 0, "running statistics differ");
+			tg_graph_free(b.g);
+		}
+		tg_graph_free(ref.g);
+	}
+	SET_BN_AVX512(true);
+}
+
+/* The normalisation reads the statistics node, not the running statistics, so its output can be
+** rematerialised for the backward (tg_recompute): same gradients, and the running statistics are
+** updated once. The statistics node itself updates state and cannot be recomputed. */
+Test(nn, batchnorm2d_relu_output_can_be_recomputed)
+{
+	float got[2][4 * 3 * 5 * 7 + 2 * 3];
+	for (int rec = 0; rec < 2; rec++) {
+		tg_graph *g = tg_graph_new();
+		tg_node *x = rand_input(g, "x", TG_F32, TG_SHAPE(4, 3, 5, 7), 31);
+		tg_node *gamma = rand_input(g, "gamma", TG_F32, TG_SHAPE(3), 32), *beta = rand_input(g, "beta", TG_F32, TG_SHAPE(3), 33);
+		tg_node *rm = tg_state(g, "rm", TG_F32, TG_SHAPE(3)), *rv = tg_state(g, "rv", TG_F32, TG_SHAPE(3));
+		tg_node *y = tg_batchnorm2d_relu(g, x, gamma, beta, rm, rv, true, 0.1, 1e-5);
+		if (rec) {
+			cr_assert_eq(tg_recompute(g, y), y, "%s", tg_graph_error(g));
+			cr_expect_null(tg_recompute(g, y->src[3]), "the statistics node updates state");
+			cr_expect(strstr(tg_graph_error(g), "batchnorm2d_stats"), "%s", tg_graph_error(g));
+			tg_graph_clear_error(g);
+		}
+		tg_node *loss = tg_sum_all(g, tg_mul(g, y, y));   /* mul's backward reads y */
+		cr_assert_eq(tg_backward(g, loss, NULL, 1, &x), TG_OK, "%s", tg_graph_error(g));
+		cr_expect_eq(tg_graph_find(g, "batchnorm2d_relu (recomputed)") != NULL, rec);
+		cr_assert_eq(tg_graph_compute(g, 1, &x->grad), TG_OK, "%s", tg_last_error());
+		memcpy(got[rec], x->grad->data, tg_nbytes(x->grad));
+		memcpy(got[rec] + tg_numel(x), rm->data, tg_nbytes(rm));
+		memcpy(got[rec] + tg_numel(x) + 3, rv->data, tg_nbytes(rv));
+		tg_graph_free(g);
+	}
+	cr_expect(memcmp(got[0], got[1], sizeof got[0]) == 0, "recomputing y changed dx or the running statistics");
+}
+
+static tg_status count_allreduce(double *buf, int64_t n, void *ud)
+{
+	(void)buf, (void)n;
+	++*(int *)ud;
+	return TG_OK;
+}
+
+/* A hook of one process takes the data-parallel path (sums about 0, one allreduce per statistics
+** node): the same results as without one, up to rounding. */
+Test(nn, batchnorm2d_relu_with_allreduce_hook_of_one_process)
+{
+	tg_shape shapes[2] = {TG_SHAPE(3, 4, 5, 7), TG_SHAPE(30, 4, 1, 3)};   /* by runs, and item by item */
+	for (int k = 0; k < 2; k++) {
+		/* two identical graphs after one hookless run each; the second runs again with the hook */
+		bn_case a = bn_build(TG_F64, shapes[k], true, true, true, 1);
+		bn_case b = bn_build(TG_F64, shapes[k], true, true, true, 1);
+		int calls = 0;
+		tg_graph_set_allreduce(b.g, count_allreduce, &calls);
+		cr_assert_eq(tg_graph_compute(a.g, 6, a.t), TG_OK, "%s", tg_last_error());
+		cr_assert_eq(tg_graph_compute(b.g, 6, b.t), TG_OK, "%s", tg_last_error());
+		cr_expect_eq(calls, 2, "%d allreduce calls; expected 1 for the statistics, 1 for the gradient sums", calls);
+		for (int t = 0; t < 4; t++)
+			for (int64_t i = 0; i < tg_numel(a.t[t]); i++)
+				cr_expect(fabs(val(b.t[t], i) - val(a.t[t], i)) <= 1e-12 * fmax(1, fabs(val(a.t[t], i))),
+					"shape %d output %d [%lld]: %.17g vs %.17g", k, t, (long long)i, val(b.t[t], i), val(a.t[t], i));
+		for (int c = 0; c < 4; c++)
+			cr_expect(fabs(val(b.rm, c) - val(a.rm, c)) <= 1e-12 && fabs(val(b.rv, c) - val(a.rv, c)) <= 1e-12,
+				"shape %d: running statistics of channel %d", k, c);
+		tg_graph_free(a.g);
+		tg_graph_free(b.g);
+	}
+}
+
 /* ---------------------------------------------------------------- errors */
 
 static void expect_error(tg_graph *g, tg_node *n, tg_status st, const char *a, const char *b, const char *c)
@@ -544,9 +829,57 @@ Test(nn, constructor_errors_name_op_and_shapes)
 	expect_error(g, tg_batchnorm2d(g, x, c3, c3, s3, s3, true, 0.1, 1e-5), TG_ERR_SHAPE, "batchnorm2d", "[1,3,1,1]",
 		"more than 1 value");
 	FRESH();
+	x = tg_input(g, "x", TG_F32, TG_SHAPE(2, 3, 4, 4));
+	c4 = tg_param(g, "c4", TG_F32, TG_SHAPE(4));
+	s3 = tg_state(g, "s3", TG_F32, TG_SHAPE(3));
+	expect_error(g, tg_batchnorm2d_relu(g, x, c4, c4, s3, s3, true, 0.1, 1e-5), TG_ERR_SHAPE, "batchnorm2d_relu: ",
+		"'c4' is [4]", "[2,3,4,4]");
+	FRESH();
+	x = tg_input(g, "x", TG_F64, TG_SHAPE(2, 3, 4, 4));
+	c3 = tg_param(g, "c3", TG_F32, TG_SHAPE(3));
+	s3 = tg_state(g, "s3", TG_F64, TG_SHAPE(3));
+	expect_error(g, tg_batchnorm2d_relu(g, x, c3, c3, s3, s3, false, 0.1, 1e-5), TG_ERR_DTYPE, "batchnorm2d_relu: ",
+		"gamma 'c3' is f32", "input is f64");
+	FRESH();
 	tg_unet_config cfg = tg_unet_default();
 	expect_error(g, tg_unet(g, &cfg, TG_F32, tg_input(g, "x", TG_F32, TG_SHAPE(2, 1, 60, 64))), TG_ERR_SHAPE, "unet",
 		"[2,1,60,64]", "multiples of 8");
 	tg_graph_free(g);
 #undef FRESH
 }
+
+/* The helper ops, applied directly with bad inputs: errors name the op, the shapes and what was
+** expected (the constructors never build these). */
+Test(nn, batchnorm2d_helper_op_errors)
+{
+	tg_graph *g = tg_graph_new();
+	tg_node *x = tg_input(g, "x", TG_F32, TG_SHAPE(2, 3, 4, 4)), *dy = tg_input(g, "dy", TG_F32, TG_SHAPE(2, 3, 4, 5));
+	tg_node *c3 = tg_param(g, "c3", TG_F32, TG_SHAPE(3)), *s3 = tg_state(g, "s3", TG_F32, TG_SHAPE(3));
+	tg_node *st = tg_input(g, "st", TG_F64, TG_SHAPE(3, 3)), *bad = tg_input(g, "bad", TG_F64, TG_SHAPE(2, 3));
+	tg_attrs at = {0};
+	at.i[0] = 1, at.f[0] = 0.1, at.f[1] = 1e-5;
+	struct { const char *op; int n; tg_node *src[6]; tg_status st; const char *a, *b; } rows[] = {
+		{"batchnorm2d_stats", 2, {x, s3}, TG_ERR_ARG, "2 inputs", "expected 3 (x, running_mean, running_var)"},
+		{"batchnorm2d_stats", 3, {x, c3, s3}, TG_ERR_ARG, "'c3'", "must be state nodes"},
+		{"batchnorm2d", 4, {x, c3, c3, bad}, TG_ERR_SHAPE, "stats [2,3] f64", "expected f64 [3,3] for input [2,3,4,4]"},
+		{"batchnorm2d_relu", 5, {x, c3, c3, st, st}, TG_ERR_ARG, "5 inputs", "expected 4"},
+		{"batchnorm2d_grad_stats", 5, {x, dy, c3, c3, st}, TG_ERR_SHAPE, "gradient [2,3,4,5] f32", "input [2,3,4,4] f32"},
+		{"batchnorm2d_grad_stats", 5, {x, x, c3, c3, bad}, TG_ERR_SHAPE, "stats [2,3]", "expected f64 [3,3]"},
+		{"batchnorm2d_backward_data", 6, {x, x, c3, c3, st, st}, TG_ERR_SHAPE, "grad_stats [3,3] f64",
+			"expected f64 [4,3]"},
+		{"batchnorm2d_backward_data", 5, {x, x, c3, c3, st}, TG_ERR_ARG, "5 inputs", "expected 6"},
+	};
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		tg_graph_clear_error(g);
+		const tg_op *op = tg_op_find(rows[i].op);
+		cr_assert(op, "no op %s", rows[i].op);
+		cr_expect_null(tg_op_apply(g, op, rows[i].n, rows[i].src, &at), "row %zu", i);
+		const char *m = tg_graph_error(g);
+		cr_expect_eq(tg_graph_status(g), rows[i].st, "row %zu: %s", i, m);
+		cr_expect(strncmp(m, rows[i].op, strlen(rows[i].op)) == 0 && m[strlen(rows[i].op)] == ':' && strstr(m, rows[i].a) &&
+				  strstr(m, rows[i].b),
+			"row %zu: %s", i, m);
+	}
+	tg_graph_free(g);
+}
+
