@@ -3,9 +3,9 @@
 ** the path from the wanted inputs to the loss in reverse creation order, asks each op to build
 ** the gradient nodes of its inputs, and accumulates fan-out with adds. Broadcast reduction and
 ** dtype casts of the incoming gradients happen here, in one place, for every op.
-** Rematerialisation is a rewrite here too: while an op builds its backward, its sources marked
-** TG_FLAG_RECOMPUTE are swapped for clones (same op, attributes and sources) created at that
-** point, i.e. in the backward part of the creation order, so they run just before their use.
+** Rematerialisation is a rewrite here too: backward nodes that read a node marked
+** TG_FLAG_RECOMPUTE read instead a copy of it (same op, attributes and sources) placed just before
+** them in the creation order, so it runs just before its first backward use.
 */
 #include "internal.h"
 #include <stdio.h>
@@ -30,9 +30,20 @@ static tg_node *fit_grad(tg_graph *g, tg_node *grad, const tg_node *x)
 	return grad;
 }
 
-/* The backward's copy of a node marked for recomputation (created once, with its marked
-** sources recomputed too). clone[] is indexed by forward node id. */
-static tg_node *recomputed(tg_graph *g, tg_node *x, tg_node **clone)
+/* Moves the newest node to position `at`, shifting the later ones (ids follow positions). */
+static void move_last_to(tg_graph *g, int at)
+{
+	tg_node *c = g->nodes[g->nnodes - 1];
+	memmove(g->nodes + at + 1, g->nodes + at, sizeof(tg_node *) * (size_t)(g->nnodes - 1 - at));
+	g->nodes[at] = c;
+	for (int i = at; i < g->nnodes; i++)
+		g->nodes[i]->id = i;
+}
+
+/* The backward's copy of a node marked for recomputation: created once, after the copies of its
+** marked sources, and inserted at *at, i.e. before the backward nodes that read it. clone[] is
+** indexed by forward node id (forward ids never move). */
+static tg_node *recomputed(tg_graph *g, tg_node *x, tg_node **clone, int *at)
 {
 	if (clone[x->id])
 		return clone[x->id];
@@ -42,12 +53,14 @@ static tg_node *recomputed(tg_graph *g, tg_node *x, tg_node **clone)
 		return tg_graph_fail(g, TG_ERR_NOMEM, "tg_backward: out of memory"), NULL;
 	bool ok = true;
 	for (int k = 0; k < x->nsrc && ok; k++)
-		ok = (src[k] = x->src[k]->flags & TG_FLAG_RECOMPUTE ? recomputed(g, x->src[k], clone) : x->src[k]) != NULL;
+		ok = (src[k] = x->src[k]->flags & TG_FLAG_RECOMPUTE ? recomputed(g, x->src[k], clone, at) : x->src[k]) != NULL;
 	tg_node *c = ok ? tg_node_new(g, x->op, x->nsrc, src, &x->attr) : NULL;
 	if (src != stack)
 		tg_free(src, sizeof(tg_node *) * (size_t)x->nsrc);
-	if (c)
-		tg_set_name(c, "%s (recomputed)", x->name[0] ? x->name : x->op->name);
+	if (!c)
+		return NULL;
+	tg_set_name(c, "%s (recomputed)", x->name[0] ? x->name : x->op->name);
+	move_last_to(g, (*at)++);
 	return clone[x->id] = c;
 }
 
@@ -72,25 +85,26 @@ tg_node *tg_recompute(tg_graph *g, tg_node *n)
 	return n;
 }
 
-/* Builds n's backward with its marked sources (or n itself) replaced by their recomputed copies. */
-static tg_status op_backward(tg_graph *g, tg_node *n, const bool *need, tg_node **gin, tg_node **clone, tg_node **saved)
+/* Builds n's backward, then points the new nodes that read a marked node at its recomputed
+** copy, created just before them. Only copies that are read get created. */
+static tg_status op_backward(tg_graph *g, tg_node *n, const bool *need, tg_node **gin, tg_node **clone)
 {
-	tg_node *self = n;
-	if (n->flags & TG_FLAG_RECOMPUTE) {
-		if (!(self = recomputed(g, n, clone)))
-			return g->status;
-	} else {
-		for (int k = 0; k < n->nsrc; k++) {
-			saved[k] = n->src[k];
-			if (saved[k]->flags & TG_FLAG_RECOMPUTE && !(n->src[k] = recomputed(g, saved[k], clone))) {
-				memcpy(n->src, saved, sizeof(tg_node *) * (size_t)(k + 1));
-				return g->status;
-			}
+	int at = g->nnodes;
+	tg_status st = n->op->backward(g, n, n->grad, need, gin);
+	for (int i = at; i < g->nnodes && st == TG_OK; i++) {
+		tg_node *b = g->nodes[i];
+		for (int k = 0; k < b->nsrc && st == TG_OK; k++) {
+			if (!(b->src[k]->flags & TG_FLAG_RECOMPUTE))
+				continue;
+			int before = at;
+			tg_node *c = recomputed(g, b->src[k], clone, &at);
+			i += at - before; /* b moved up past the inserted copies */
+			if (c)
+				b->src[k] = c;
+			else
+				st = g->status != TG_OK ? g->status : TG_ERR_INTERNAL;
 		}
 	}
-	tg_status st = n->op->backward(g, self, n->grad, need, gin);
-	if (self == n)
-		memcpy(n->src, saved, sizeof(tg_node *) * (size_t)n->nsrc);
 	return st;
 }
 
@@ -115,10 +129,8 @@ tg_status tg_backward(tg_graph *g, tg_node *loss, tg_node *seed, int nwrt, tg_no
 	for (int i = 0; i < N; i++)
 		if (g->nodes[i]->nsrc > maxsrc)
 			maxsrc = g->nodes[i]->nsrc;
-	/* gin[maxsrc], saved sources[maxsrc], need[maxsrc]; recomputed copies[N] */
-	tg_node **gin = tg_malloc((2 * sizeof(tg_node *) + sizeof(bool)) * (size_t)maxsrc);
-	tg_node **saved_src = gin ? gin + maxsrc : NULL;
-	bool *need = gin ? (bool *)(gin + 2 * maxsrc) : NULL;
+	tg_node **gin = tg_malloc((sizeof(tg_node *) + sizeof(bool)) * (size_t)maxsrc);
+	bool *need = gin ? (bool *)(gin + maxsrc) : NULL;
 	if (!wants || !gin) {
 		tg_free(wants, (size_t)N);
 		tg_free(gin, 0);
@@ -181,7 +193,7 @@ tg_status tg_backward(tg_graph *g, tg_node *loss, tg_node *seed, int nwrt, tg_no
 		char saved_scope[sizeof g->scope];
 		memcpy(saved_scope, g->scope, sizeof saved_scope);
 		snprintf(g->scope, sizeof g->scope, "%s", n->scope ? n->scope : "");
-		st = op_backward(g, n, need, gin, clone, saved_src);
+		st = op_backward(g, n, need, gin, clone);
 		if (st == TG_OK && g->status != TG_OK)
 			st = g->status;
 		for (int k = 0; k < n->nsrc && st == TG_OK; k++) {

@@ -1,84 +1,63 @@
 /*
 ** plan.c: the memory planner. Given the targets of a run, it selects the nodes needed (the
 ** targets and their ancestors), keeps creation order (which is topological), and gives every
-** non-persistent value an offset in one arena: a buffer is freed after its last consumer and
-** reused best-fit; an op flagged TG_OP_INPLACE takes over its first input's buffer when that
-** input dies at this node. Persistent nodes (inputs, params, state, constants) own their data.
+** non-persistent value an offset in one arena. A value lives from its step to its last
+** consumer's step; an op flagged TG_OP_INPLACE takes over its first input's buffer when that
+** input dies at this node (one buffer, both lifetimes). Buffers are then placed offline, largest
+** first, each at the lowest offset free during its whole lifetime ("greedy by size", as
+** TensorFlow Lite's planner): with every lifetime known in advance this packs far tighter than
+** allocating in step order, where a freed hole is often too small for what comes next.
+** Persistent nodes (inputs, params, state, constants) own their data.
 */
 #include "internal.h"
+#include <stdlib.h>
 #include <string.h>
 
-typedef struct block { int64_t off, size; } block;
-
-typedef struct arena {
-	block *free;
-	int nfree, cap;
-	int64_t top;      /* high-water mark = peak bytes */
-} arena;
+typedef struct buffer { int64_t size, off; int first, last; } buffer; /* steps [first, last] */
 
 static int64_t round_up(int64_t n) { return (n + TG_ALIGN - 1) / TG_ALIGN * TG_ALIGN; }
 
-static bool arena_push_free(arena *a, int64_t off, int64_t size)
+/* Larger first; equal sizes by first step (a total order: placement is reproducible). */
+static int by_size(const void *pa, const void *pb)
 {
-	/* keep free blocks sorted by offset and merged with neighbours */
-	int i = 0;
-	while (i < a->nfree && a->free[i].off < off)
-		i++;
-	if (i > 0 && a->free[i - 1].off + a->free[i - 1].size == off) {
-		a->free[i - 1].size += size;
-		if (i < a->nfree && a->free[i - 1].off + a->free[i - 1].size == a->free[i].off) {
-			a->free[i - 1].size += a->free[i].size;
-			memmove(a->free + i, a->free + i + 1, sizeof(block) * (size_t)(a->nfree - i - 1));
-			a->nfree--;
-		}
-		goto trim;
-	}
-	if (i < a->nfree && off + size == a->free[i].off) {
-		a->free[i].off = off;
-		a->free[i].size += size;
-		goto trim;
-	}
-	if (a->nfree == a->cap) {
-		int nc = a->cap ? 2 * a->cap : 32;
-		block *nb = tg_realloc(a->free, sizeof(block) * (size_t)a->cap, sizeof(block) * (size_t)nc);
-		if (!nb)
-			return false;
-		a->free = nb;
-		a->cap = nc;
-	}
-	memmove(a->free + i + 1, a->free + i, sizeof(block) * (size_t)(a->nfree - i));
-	a->free[i] = (block){off, size};
-	a->nfree++;
-trim:
-	return true;
+	const buffer *a = *(buffer *const *)pa, *b = *(buffer *const *)pb;
+	if (a->size != b->size)
+		return a->size > b->size ? -1 : 1;
+	return (a->first > b->first) - (a->first < b->first);
 }
 
-static int64_t arena_alloc(arena *a, int64_t size)
+static int by_offset(const void *pa, const void *pb)
 {
-	int best = -1;
-	for (int i = 0; i < a->nfree; i++)
-		if (a->free[i].size >= size && (best < 0 || a->free[i].size < a->free[best].size))
-			best = i;
-	if (best >= 0) {
-		int64_t off = a->free[best].off;
-		a->free[best].off += size;
-		a->free[best].size -= size;
-		if (a->free[best].size == 0) {
-			memmove(a->free + best, a->free + best + 1, sizeof(block) * (size_t)(a->nfree - best - 1));
-			a->nfree--;
+	const buffer *a = *(buffer *const *)pa, *b = *(buffer *const *)pb;
+	return (a->off > b->off) - (a->off < b->off);
+}
+
+/* Places the buffers (sorted by size) one by one: among the placed ones whose lifetimes
+** overlap, sorted by offset, the smallest gap that fits (else the end). Returns the arena size;
+** live is scratch for n pointers. */
+static int64_t place(buffer **order, int n, buffer **live)
+{
+	int64_t top = 0;
+	for (int i = 0; i < n; i++) {
+		buffer *b = order[i];
+		int nl = 0;
+		for (int j = 0; j < i; j++)
+			if (order[j]->first <= b->last && b->first <= order[j]->last)
+				live[nl++] = order[j];
+		qsort(live, (size_t)nl, sizeof *live, by_offset);
+		int64_t at = 0, best = -1, best_gap = INT64_MAX;
+		for (int j = 0; j < nl; j++) {
+			int64_t gap = live[j]->off - at;
+			if (gap >= b->size && gap < best_gap)
+				best = at, best_gap = gap;
+			if (live[j]->off + live[j]->size > at)
+				at = live[j]->off + live[j]->size;
 		}
-		return off;
+		b->off = best >= 0 ? best : at;
+		if (b->off + b->size > top)
+			top = b->off + b->size;
 	}
-	/* grow at the top, absorbing a free block that ends there */
-	if (a->nfree && a->free[a->nfree - 1].off + a->free[a->nfree - 1].size == a->top) {
-		int64_t off = a->free[a->nfree - 1].off;
-		a->nfree--;
-		a->top = off + size;
-		return off;
-	}
-	int64_t off = a->top;
-	a->top += size;
-	return off;
+	return top;
 }
 
 void tg_plan_free(tg_plan *p)
@@ -98,7 +77,8 @@ tg_status tg_plan_build(tg_graph *g, int ntargets, tg_node *const *targets, tg_p
 	tg_status st = TG_ERR_NOMEM;
 	tg_plan *p = tg_calloc(1, sizeof *p);
 	char *needed = tg_calloc((size_t)N + 1, 1);
-	arena a = {0};
+	buffer *bufs = NULL, **order = NULL;
+	int *owner = NULL; /* by node id: index of the buffer holding its value, -1 if none */
 	if (!p || !needed)
 		goto fail;
 	p->node_count = N;
@@ -135,40 +115,51 @@ tg_status tg_plan_build(tg_graph *g, int ntargets, tg_node *const *targets, tg_p
 		if (n->flags & TG_FLAG_OUTPUT)
 			n->last_use = INT32_MAX;
 	}
+	/* one buffer per value, shared by an in-place op with the input it takes over */
+	int cap = p->nsteps ? p->nsteps : 1;
+	bufs = tg_malloc(sizeof(buffer) * (size_t)cap);
+	owner = tg_malloc(sizeof(int) * (size_t)(N ? N : 1));
+	order = tg_malloc(2 * sizeof(buffer *) * (size_t)cap);
+	if (!bufs || !owner || !order)
+		goto fail;
+	for (int i = 0; i < N; i++)
+		owner[i] = -1;
+	int nb = 0;
 	for (int s = 0; s < p->nsteps; s++) {
 		tg_node *n = g->nodes[p->steps[s]];
 		int64_t size = round_up((int64_t)n->nbytes);
+		int last = n->last_use == INT32_MAX ? p->nsteps : n->last_use < 0 ? s : n->last_use;
 		tg_node *s0 = n->nsrc ? n->src[0] : NULL;
-		if (persistent(n)) {
-			/* cannot happen for non-leaf ops */
-		} else if ((n->op->flags & TG_OP_INPLACE) && s0 && !persistent(s0) && s0->last_use == s &&
+		if (persistent(n))
+			continue; /* cannot happen for non-leaf ops */
+		if ((n->op->flags & TG_OP_INPLACE) && s0 && owner[s0->id] >= 0 && s0->last_use == s &&
 			round_up((int64_t)s0->nbytes) == size) {
-			n->offset = s0->offset;
-			s0->last_use = -2; /* handed over: do not free below */
-		} else {
-			n->offset = arena_alloc(&a, size);
+			owner[n->id] = owner[s0->id]; /* handed over: s0's buffer lives on as n's */
+			bufs[owner[n->id]].last = last;
+			continue;
 		}
-		if (n->last_use == -1 && !persistent(n)) /* computed but unused (e.g. an update's dummy result) */
-			if (!arena_push_free(&a, n->offset, size))
-				goto fail;
-		for (int k = 0; k < n->nsrc; k++) {
-			tg_node *src = n->src[k];
-			bool dup = false;
-			for (int j = 0; j < k; j++)
-				dup |= n->src[j] == src;
-			if (!dup && src->last_use == s && !persistent(src))
-				if (!arena_push_free(&a, src->offset, round_up((int64_t)src->nbytes)))
-					goto fail;
-		}
+		owner[n->id] = nb;
+		bufs[nb++] = (buffer){size, 0, s, last};
 	}
-	p->arena_bytes = (size_t)a.top;
-	tg_free(a.free, sizeof(block) * (size_t)a.cap);
-	tg_free(needed, (size_t)N + 1);
-	*out = p;
-	return TG_OK;
+	for (int i = 0; i < nb; i++)
+		order[i] = &bufs[i];
+	qsort(order, (size_t)nb, sizeof *order, by_size);
+	p->arena_bytes = (size_t)place(order, nb, order + nb);
+	for (int s = 0; s < p->nsteps; s++) {
+		tg_node *n = g->nodes[p->steps[s]];
+		if (owner[n->id] >= 0)
+			n->offset = bufs[owner[n->id]].off;
+	}
+	st = TG_OK;
 fail:
-	tg_free(a.free, sizeof(block) * (size_t)a.cap);
+	tg_free(bufs, 0);
+	tg_free(order, 0);
+	tg_free(owner, 0);
 	tg_free(needed, (size_t)N + 1);
+	if (st == TG_OK) {
+		*out = p;
+		return TG_OK;
+	}
 	tg_plan_free(p);
 	*out = NULL;
 	return tg_graph_fail(g, st, "planner: out of memory for a graph of %d nodes", N);

@@ -440,6 +440,9 @@ typedef struct tg_unet_config {
 	bool training;                     /* batch norm on batch statistics (the seed never calls eval()) */
 	tg_activation activation;          /* first activation of each DoubleConv (the second is relu) */
 	uint64_t seed;                     /* initialisation: tg_rng stream per parameter tensor */
+	bool recompute;                    /* recompute each batch norm + relu output for the backward
+	                                      (tg_recompute) instead of keeping it: one activation less
+	                                      per conv, for one more elementwise pass */
 } tg_unet_config;
 /* u_net(1, 1): 4 levels of 16 filters, batch norm (training), relu, seed 0: 37697 parameters. */
 tg_unet_config tg_unet_default(void);

@@ -16,7 +16,7 @@
 
 tg_unet_config tg_unet_default(void)
 {
-	return (tg_unet_config){1, 1, 4, {16, 16, 16, 16}, true, true, TG_ACT_RELU, 0};
+	return (tg_unet_config){1, 1, 4, {16, 16, 16, 16}, true, true, TG_ACT_RELU, 0, false};
 }
 
 typedef struct conv_p { tg_node *w, *b; } conv_p;
@@ -114,7 +114,9 @@ static tg_node *bn_act(builder *b, tg_node *x, const bn_p *p, tg_activation act)
 static tg_node *dconv(builder *b, tg_node *x, const dconv_p *p)
 {
 	tg_node *h = bn_act(b, tg_conv2d(b->g, x, p->c0.w, p->c0.b, 1), &p->b1, b->cfg->activation);
-	return bn_act(b, tg_conv2d(b->g, h, p->c3.w, p->c3.b, 1), &p->b4, TG_ACT_RELU);
+	h = b->cfg->recompute ? tg_recompute(b->g, h) : h;
+	tg_node *y = bn_act(b, tg_conv2d(b->g, h, p->c3.w, p->c3.b, 1), &p->b4, TG_ACT_RELU);
+	return b->cfg->recompute ? tg_recompute(b->g, y) : y;
 }
 
 static bool config_ok(tg_graph *g, const tg_unet_config *c, tg_node *x)
