@@ -5,7 +5,8 @@
 ** dtype casts of the incoming gradients happen here, in one place, for every op.
 ** Rematerialisation is a rewrite here too: backward nodes that read a node marked
 ** TG_FLAG_RECOMPUTE read instead a copy of it (same op, attributes and sources) placed just before
-** them in the creation order, so it runs just before its first backward use.
+** them in the creation order, so it runs just before that op's backward (each op's backward
+** that reads it gets its own copy: none stays alive across the backward).
 */
 #include "internal.h"
 #include <stdio.h>
@@ -40,9 +41,9 @@ static void move_last_to(tg_graph *g, int at)
 		g->nodes[i]->id = i;
 }
 
-/* The backward's copy of a node marked for recomputation: created once, after the copies of its
-** marked sources, and inserted at *at, i.e. before the backward nodes that read it. clone[] is
-** indexed by forward node id (forward ids never move). */
+/* The copy of a node marked for recomputation for one op's backward: created once, after the
+** copies of its marked sources, and inserted at *at, i.e. before the backward nodes that read
+** it. clone[] is indexed by forward node id (forward ids never move). */
 static tg_node *recomputed(tg_graph *g, tg_node *x, tg_node **clone, int *at)
 {
 	if (clone[x->id])
@@ -86,10 +87,11 @@ tg_node *tg_recompute(tg_graph *g, tg_node *n)
 }
 
 /* Builds n's backward, then points the new nodes that read a marked node at its recomputed
-** copy, created just before them. Only copies that are read get created. */
-static tg_status op_backward(tg_graph *g, tg_node *n, const bool *need, tg_node **gin, tg_node **clone)
+** copy, created just before them. Only copies that are read get created. clone[N] maps forward
+** ids to this op's copies. */
+static tg_status op_backward(tg_graph *g, tg_node *n, const bool *need, tg_node **gin, tg_node **clone, int N)
 {
-	int at = g->nnodes;
+	int first = g->nnodes, at = first;
 	tg_status st = n->op->backward(g, n, n->grad, need, gin);
 	for (int i = at; i < g->nnodes && st == TG_OK; i++) {
 		tg_node *b = g->nodes[i];
@@ -105,6 +107,12 @@ static tg_status op_backward(tg_graph *g, tg_node *n, const bool *need, tg_node 
 				st = g->status != TG_OK ? g->status : TG_ERR_INTERNAL;
 		}
 	}
+	/* copies serve this op's backward only: a later reader gets its own, so no copy stays alive
+	** across the backward (the copies inserted are the nodes [first, at)) */
+	for (int i = first; i < at; i++)
+		for (int k = 0; k < N; k++)
+			if (clone[k] == g->nodes[i])
+				clone[k] = NULL;
 	return st;
 }
 
@@ -193,7 +201,7 @@ tg_status tg_backward(tg_graph *g, tg_node *loss, tg_node *seed, int nwrt, tg_no
 		char saved_scope[sizeof g->scope];
 		memcpy(saved_scope, g->scope, sizeof saved_scope);
 		snprintf(g->scope, sizeof g->scope, "%s", n->scope ? n->scope : "");
-		st = op_backward(g, n, need, gin, clone);
+		st = op_backward(g, n, need, gin, clone, N);
 		if (st == TG_OK && g->status != TG_OK)
 			st = g->status;
 		for (int k = 0; k < n->nsrc && st == TG_OK; k++) {

@@ -16,7 +16,7 @@
 
 tg_unet_config tg_unet_default(void)
 {
-	return (tg_unet_config){1, 1, 4, {16, 16, 16, 16}, true, true, TG_ACT_RELU, 0, false};
+	return (tg_unet_config){1, 1, 4, {16, 16, 16, 16}, true, true, TG_ACT_RELU, 0, true};
 }
 
 typedef struct conv_p { tg_node *w, *b; } conv_p;
@@ -111,12 +111,27 @@ static tg_node *bn_act(builder *b, tg_node *x, const bn_p *p, tg_activation act)
 	return activate(b->g, y, act);
 }
 
+/* With cfg->recompute, the cheap values between convolutions (batch norm + activation outputs,
+** upsampled and concatenated inputs) are recomputed for the backward instead of kept: the
+** backward keeps only the conv outputs (batch norm's inputs) and the max-pool outputs. */
+static tg_node *remat(builder *b, tg_node *n)
+{
+	if (!b->cfg->recompute || !n)
+		return n;
+	for (int k = 0; k < n->nsrc; k++)
+		if (n->src[k]->flags & TG_FLAG_STATE)
+			return n; /* not a pure value (tg_recompute would refuse it) */
+	return tg_recompute(b->g, n);
+}
+
 static tg_node *dconv(builder *b, tg_node *x, const dconv_p *p)
 {
+	/* without batch norm, an in-place activation holds the conv output itself: nothing to save */
+	bool bn = b->cfg->batch_norm;
 	tg_node *h = bn_act(b, tg_conv2d(b->g, x, p->c0.w, p->c0.b, 1), &p->b1, b->cfg->activation);
-	h = b->cfg->recompute ? tg_recompute(b->g, h) : h;
+	h = bn ? remat(b, h) : h;
 	tg_node *y = bn_act(b, tg_conv2d(b->g, h, p->c3.w, p->c3.b, 1), &p->b4, TG_ACT_RELU);
-	return b->cfg->recompute ? tg_recompute(b->g, y) : y;
+	return bn ? remat(b, y) : y;
 }
 
 static bool config_ok(tg_graph *g, const tg_unet_config *c, tg_node *x)
@@ -191,8 +206,8 @@ tg_node *tg_unet(tg_graph *g, const tg_unet_config *cfg, tg_dtype t, tg_node *x)
 	for (int i = 1; i < L; i++) {   /* up_i takes the level L-1-i skip (up1 at the deepest level) */
 		snprintf(mod, sizeof mod, "up%d", i);
 		tg_scope_push(g, mod);
-		tg_node *cat[2] = {xs[L - 1 - i], tg_upsample2x(g, u)};
-		u = tg_set_name(dconv(&b, tg_concat(g, 2, cat, 1), &up[i]), "%s", mod);
+		tg_node *cat[2] = {xs[L - 1 - i], remat(&b, tg_upsample2x(g, u))};
+		u = tg_set_name(dconv(&b, remat(&b, tg_concat(g, 2, cat, 1)), &up[i]), "%s", mod);
 		tg_scope_pop(g);
 	}
 	tg_scope_push(g, "outc");

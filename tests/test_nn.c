@@ -191,6 +191,7 @@ Test(nn, unet_fuses_batchnorm_and_relu)
 		tg_graph *g = tg_graph_new();
 		tg_unet_config cfg = tg_unet_default();
 		cfg.batch_norm = bn;
+		cfg.recompute = false; /* recomputed copies would add relu nodes */
 		tg_node *out = tg_unet(g, &cfg, TG_F32, tg_input(g, "x", TG_F32, TG_SHAPE(2, 1, 16, 16)));
 		cr_assert(out, "%s", tg_graph_error(g));
 		cr_assert_eq(tg_backward(g, tg_sum_all(g, tg_square(g, out)), NULL, 0, NULL), TG_OK, "%s", tg_graph_error(g));
@@ -201,6 +202,52 @@ Test(nn, unet_fuses_batchnorm_and_relu)
 		cr_expect_eq(count_op(g, "relu"), bn ? 0 : 2 * dconvs);
 		cr_expect_eq(count_op(g, "relu_grad"), bn ? 0 : 2 * dconvs);
 		tg_graph_free(g);
+	}
+}
+
+/* Recomputing the values between convolutions (cfg.recompute) gives the same bits with a
+** smaller planned arena, with and without batch norm and in eval mode. */
+Test(nn, unet_recompute_same_gradients_less_memory)
+{
+	for (int mode = 0; mode < 3; mode++) {
+		double *grads[2] = {NULL, NULL};
+		size_t peak[2], bytes = 0;
+		int nparams = 0;
+		for (int rc = 0; rc < 2; rc++) {
+			tg_graph *g = tg_graph_new();
+			tg_unet_config cfg = tg_unet_default();
+			cfg.batch_norm = mode != 1;
+			cfg.training = mode != 2;
+			cfg.recompute = rc;
+			tg_node *x = tg_input(g, "x", TG_F64, TG_SHAPE(2, 1, 16, 16));
+			for (int i = 0; i < 512; i++)
+				tg_f64(x)[i] = sin(0.3 * i);
+			tg_node *out = tg_unet(g, &cfg, TG_F64, x);
+			cr_assert(out, "%s", tg_graph_error(g));
+			tg_node *loss = tg_sum_all(g, tg_square(g, out));
+			cr_assert_eq(tg_backward(g, loss, NULL, 0, NULL), TG_OK, "%s", tg_graph_error(g));
+			tg_node **params = tg_graph_params(g, &nparams);
+			tg_node **targets = malloc(sizeof(tg_node *) * (size_t)(nparams + 1));
+			targets[0] = loss;
+			bytes = 0;
+			for (int i = 0; i < nparams; i++)
+				targets[i + 1] = params[i]->grad, bytes += params[i]->grad->nbytes;
+			cr_assert_eq(tg_graph_compute(g, nparams + 1, targets), TG_OK, "%s", tg_graph_error(g));
+			peak[rc] = tg_graph_peak_bytes(g);
+			grads[rc] = malloc(bytes);
+			size_t at = 0;
+			for (int i = 0; i < nparams; i++) {
+				memcpy((char *)grads[rc] + at, params[i]->grad->data, params[i]->grad->nbytes);
+				at += params[i]->grad->nbytes;
+			}
+			free(targets);
+			tg_free(params, sizeof(tg_node *) * (size_t)nparams);
+			tg_graph_free(g);
+		}
+		cr_expect_eq(memcmp(grads[0], grads[1], bytes), 0, "mode %d: gradients differ with recompute", mode);
+		cr_expect_lt(peak[1], peak[0], "mode %d: recompute did not lower the peak (%zu vs %zu bytes)", mode, peak[1], peak[0]);
+		free(grads[0]);
+		free(grads[1]);
 	}
 }
 
