@@ -1,7 +1,8 @@
 /*
-** fft_plan.c: the FFTW plan cache, the per-shape table cache and the batched c2c kernel shared
-** by the FFT ops (see fft_plan.h). FFTW's planner is not thread-safe, so every planner call
-** happens under one mutex; execution with the new-array functions is thread-safe.
+** fft_plan.c: the FFTW plan cache, the per-shape table cache, scratch slots, the packed-spectrum
+** filter and the batched c2c kernel shared by the FFT ops (see fft_plan.h). FFTW's planner is not
+** thread-safe, so every planner call happens under one mutex; execution with the new-array
+** functions is thread-safe.
 */
 #include "fft_plan.h"
 #include <fftw3.h>
@@ -9,6 +10,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct fft_plan {
 	fft_kind kind;
@@ -20,7 +22,8 @@ typedef struct fft_table {
 	int tag;
 	int64_t nx, ny;
 	double param;
-	double *data;     /* nx * (ny/2+1) doubles, immutable once published */
+	size_t len;
+	double *data;     /* len doubles, immutable once published */
 } fft_table;
 
 #define FFT_MAX_TABLES 64   /* bounds the cache when a caller sweeps many parameters */
@@ -42,7 +45,7 @@ static void cache_cleanup(void)
 	plans = NULL;
 	nplans = plans_cap = 0;
 	for (int i = 0; i < ntables; i++)
-		tg_free(tables[i].data, sizeof(double) * (size_t)(tables[i].nx * (tables[i].ny / 2 + 1)));
+		tg_free(tables[i].data, sizeof(double) * tables[i].len);
 	ntables = 0;
 }
 
@@ -135,19 +138,20 @@ bool fft_aligned(const void *ptr) { return fftw_alignment_of((double *)(uintptr_
 
 /* ---------------------------------------------------------------- tables */
 
-const double *fft_table_get(int tag, int64_t nx, int64_t ny, double param, fft_table_fill fill, double *fallback)
+const double *fft_table_get(int tag, int64_t nx, int64_t ny, double param, size_t len, fft_table_fill fill,
+	double *fallback)
 {
 	const double *found = NULL;
-	size_t n = (size_t)nx * (size_t)(ny / 2 + 1);
 	pthread_mutex_lock(&cache_lock);
 	for (int i = 0; i < ntables && !found; i++)
-		if (tables[i].tag == tag && tables[i].nx == nx && tables[i].ny == ny && tables[i].param == param)
+		if (tables[i].tag == tag && tables[i].nx == nx && tables[i].ny == ny && tables[i].param == param &&
+			tables[i].len == len)
 			found = tables[i].data;
 	if (!found && ntables < FFT_MAX_TABLES) {
-		double *d = tg_malloc(sizeof(double) * n);
+		double *d = tg_malloc(sizeof(double) * len);
 		if (d) {
 			fill(d, nx, ny, param);
-			tables[ntables++] = (fft_table){tag, nx, ny, param, d};
+			tables[ntables++] = (fft_table){tag, nx, ny, param, len, d};
 			register_cleanup();
 			found = d;
 		}
@@ -158,6 +162,113 @@ const double *fft_table_get(int tag, int64_t nx, int64_t ny, double param, fft_t
 		found = fallback;
 	}
 	return found;
+}
+
+/* ---------------------------------------------------------------- scratch slots */
+
+int fft_slot_count(tg_exec *ex, int64_t chunks)
+{
+	int t = tg_exec_threads(ex);
+	return chunks < t ? (int)(chunks > 0 ? chunks : 1) : (t > 0 ? t : 1);
+}
+
+size_t fft_slots_bytes(int n, size_t slot_bytes)
+{
+	return fft_round(sizeof(atomic_int) * (size_t)n) + fft_round(slot_bytes) * (size_t)n;
+}
+
+void fft_slots_init(fft_slots *s, void *mem, int n, size_t slot_bytes)
+{
+	s->busy = mem;
+	s->base = (char *)mem + fft_round(sizeof(atomic_int) * (size_t)n);
+	s->bytes = fft_round(slot_bytes);
+	s->n = n;
+	for (int i = 0; i < n; i++)
+		atomic_init(&s->busy[i], 0);
+}
+
+/* At most n chunks run at once, so one of the n flags is always free when a chunk starts; the
+** outer loop only matters if a caller ran more chunks at once than it said. */
+char *fft_slot_take(fft_slots *s, int *id)
+{
+	for (;;)
+		for (int i = 0; i < s->n; i++)
+			if (atomic_load_explicit(&s->busy[i], memory_order_relaxed) == 0 && atomic_exchange(&s->busy[i], 1) == 0) {
+				*id = i;
+				return s->base + s->bytes * (size_t)i;
+			}
+}
+
+void fft_slot_give(fft_slots *s, int id) { atomic_store(&s->busy[id], 0); }
+
+/* ---------------------------------------------------------------- packed real transforms */
+
+void fft_packed_twiddles(double *tw, int64_t ny)
+{
+	for (int64_t ky = 0; ky < ny / 2; ky++)
+		fft_packed_twiddle(ky, ny, &tw[2 * ky], &tw[2 * ky + 1]);
+}
+
+/* E and O of bin k from Z[k] = (zr, zi) and Z[-k] = (mr, mi): E = (Z + conj Z[-k]) / 2,
+** O = (Z - conj Z[-k]) / 2i. Swapping k and -k conjugates both exactly. */
+static inline void even_odd(const double *zk, const double *zm, double e[2], double o[2])
+{
+	e[0] = 0.5 * (zk[0] + zm[0]);
+	e[1] = 0.5 * (zk[1] - zm[1]);
+	o[0] = 0.5 * (zk[1] + zm[1]);
+	o[1] = -0.5 * (zk[0] - zm[0]);
+}
+
+/* Interior bins ky in [1, m) of a row: the mirror row read backwards (mirror[2 (m - ky)]), with
+** E, O as in even_odd and V = E + w^ky O, w^ky O = (c - i s)(o0 + i o1). The real and imaginary
+** parts are two loops: in one, GCC 12's vectoriser fuses the alternating c o0 + s o1 / c o1 - s o0
+** into vfmsubadd (an FMA, despite -ffp-contract=off), which changes the rounding. */
+FFT_CLONES static void unpack_interior(const double *restrict row, const double *restrict mirror, const double *restrict tw,
+	double *restrict v, int64_t m)
+{
+	for (int64_t ky = 1; ky < m; ky++) {
+		double zr = row[2 * ky], zi = row[2 * ky + 1], mr = mirror[2 * (m - ky)], mi = mirror[2 * (m - ky) + 1];
+		double e0 = 0.5 * (zr + mr), o0 = 0.5 * (zi + mi), o1 = -0.5 * (zr - mr);
+		v[2 * ky] = e0 + (tw[2 * ky] * o0 + tw[2 * ky + 1] * o1);
+	}
+	for (int64_t ky = 1; ky < m; ky++) {
+		double zr = row[2 * ky], zi = row[2 * ky + 1], mr = mirror[2 * (m - ky)], mi = mirror[2 * (m - ky) + 1];
+		double e1 = 0.5 * (zi - mi), o0 = 0.5 * (zi + mi), o1 = -0.5 * (zr - mr);
+		v[2 * ky + 1] = e1 + (tw[2 * ky] * o1 - tw[2 * ky + 1] * o0);
+	}
+}
+
+void fft_packed_unpack_row(const double *z, int64_t nx, int64_t m, int64_t kx, const double *tw, double *v)
+{
+	const double *row = z + 2 * m * kx, *mirror = z + 2 * m * ((nx - kx) % nx);
+	double e[2], o[2];
+	even_odd(row, mirror, e, o);   /* ky = 0 pairs with itself: w^0 = 1, V[0] = E + O, V[m] = E - O */
+	v[0] = e[0] + o[0];
+	v[1] = e[1] + o[1];
+	v[2 * m] = e[0] - o[0];
+	v[2 * m + 1] = e[1] - o[1];
+	unpack_interior(row, mirror, tw, v, m);
+}
+
+/* One row of the filter over interleaved doubles d = 2 ky + c (c: 0 real, 1 imaginary part):
+** zy[d] = a[d] z[d] + b[d] * (i conj zp)[d], with zp the mirror row (-kx) read at the mirror bin
+** (-ky mod m). i conj(p) = (p.im, p.re), so for ky >= 1 that double is zp[2 (m - ky) + 1 - c] =
+** zp[2m + 1 - d]: the mirror row read backwards, a plain SIMD loop; ky = 0 pairs with itself. */
+FFT_CLONES static void filter_row(const double *restrict z, const double *restrict zp, const double *restrict a,
+	const double *restrict b, double *restrict zy, int64_t m)
+{
+	zy[0] = a[0] * z[0] + b[0] * zp[1];
+	zy[1] = a[1] * z[1] + b[1] * zp[0];
+	for (int64_t d = 2; d < 2 * m; d++)
+		zy[d] = a[d] * z[d] + b[d] * zp[2 * m + 1 - d];
+}
+
+void fft_packed_filter(const double *z, double *zy, const double *a, const double *b, int64_t nx, int64_t m)
+{
+	for (int64_t kx = 0; kx < nx; kx++) {
+		int64_t row = 2 * m * kx, mirror = 2 * m * ((nx - kx) % nx);
+		filter_row(z + row, z + mirror, a + row, b + row, zy + row, m);
+	}
 }
 
 /* ---------------------------------------------------------------- shapes and helpers */
@@ -171,6 +282,20 @@ tg_status fft_check_shape(tg_graph *g, const tg_node *n, tg_shape s)
 	if (nx < 1 || ny < 1 || nx > INT_MAX || ny > INT_MAX || nx > INT_MAX / ny)
 		return tg_op_fail(g, n, TG_ERR_SHAPE, "input %s: spatial axes X=%lld, Y=%lld must be >= 1 with X*Y <= %d", tg_sstr(s),
 			(long long)nx, (long long)ny, INT_MAX);
+	return TG_OK;
+}
+
+tg_status fft_infer_same_shape(tg_graph *g, tg_node *n, const tg_node *a, bool dtype_ok, const char *expected,
+	tg_dtype out)
+{
+	if (!dtype_ok)
+		return tg_op_fail(g, n, TG_ERR_DTYPE, "input is %s %s; expected %s", tg_dtype_name(a->dtype), tg_sstr(a->shape),
+			expected);
+	tg_status st = fft_check_shape(g, n, a->shape);
+	if (st != TG_OK)
+		return st;
+	n->shape = a->shape;
+	n->dtype = out;
 	return TG_OK;
 }
 

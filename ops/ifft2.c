@@ -11,14 +11,7 @@
 static tg_status ifft2_infer(tg_graph *g, tg_node *n)
 {
 	tg_node *a = n->src[0];
-	if (a->dtype != TG_C128)
-		return tg_op_fail(g, n, TG_ERR_DTYPE, "input is %s %s; expected c128", tg_dtype_name(a->dtype), tg_sstr(a->shape));
-	tg_status st = fft_check_shape(g, n, a->shape);
-	if (st != TG_OK)
-		return st;
-	n->shape = a->shape;
-	n->dtype = TG_C128;
-	return TG_OK;
+	return fft_infer_same_shape(g, n, a, a->dtype == TG_C128, "c128", TG_C128);
 }
 
 static tg_status ifft2_forward(tg_exec *ex, tg_node *n) { return fft_c2c_forward(ex, n, FFT_C2C_BWD); }

@@ -44,8 +44,8 @@ typedef struct irfft2_job {
 	int64_t nx, ny;
 	double scale;
 	bool premask;
-	char *scratch;     /* per item: the spectrum copy, then room for a misaligned output item */
-	size_t spec_bytes, item_bytes;
+	fft_slots slots;   /* per slot: the spectrum copy, then room for a misaligned output item */
+	size_t spec_bytes;
 } irfft2_job;
 
 static void irfft2_item(void *arg, int64_t b)
@@ -54,7 +54,8 @@ static void irfft2_item(void *arg, int64_t b)
 	int64_t nh = j->ny / 2 + 1, nr = j->nx * j->ny;
 	const double *h = j->h + 2 * j->nx * nh * b;
 	double *x = j->x + nr * b;
-	double *spec = (double *)(j->scratch + j->item_bytes * (size_t)b);
+	int slot;
+	double *spec = (double *)fft_slot_take(&j->slots, &slot);
 	for (int64_t kx = 0; kx < j->nx; kx++)
 		for (int64_t ky = 0; ky < nh; ky++) {
 			double f = j->premask ? j->scale / fft_mask(ky, j->ny) : j->scale;
@@ -69,6 +70,7 @@ static void irfft2_item(void *arg, int64_t b)
 		fft_plan_run(j->p, spec, out);
 		memcpy(x, out, sizeof(double) * (size_t)nr);
 	}
+	fft_slot_give(&j->slots, slot);
 }
 
 static tg_status irfft2_forward(tg_exec *ex, tg_node *n)
@@ -81,14 +83,15 @@ static tg_status irfft2_forward(tg_exec *ex, tg_node *n)
 	const fft_plan *p = fft_plan_get(FFT_C2R, nx, ny);
 	if (!p)
 		return tg_graph_fail(g, TG_ERR_NOMEM, "irfft2: %s", tg_last_error());
-	irfft2_job j = {p, n->src[0]->data, n->data, nx, ny, n->attr.f[0], n->attr.i[1] != 0, NULL, 0, 0};
-	j.spec_bytes = fft_round(2 * sizeof(double) * (size_t)(nx * (ny / 2 + 1)));
-	j.item_bytes = j.spec_bytes;
+	irfft2_job j = {p, n->src[0]->data, n->data, nx, ny, n->attr.f[0], n->attr.i[1] != 0, {0}, 0};
 	/* real items are 8*X*ny bytes: with X*ny odd every other output item is misaligned */
-	if (!fft_aligned(n->data) || (B > 1 && (nx * ny) % 2))
-		j.item_bytes += fft_round(sizeof(double) * (size_t)(nx * ny));
-	if (!(j.scratch = tg_exec_scratch(ex, j.item_bytes * (size_t)B)))
+	j.spec_bytes = fft_round(2 * sizeof(double) * (size_t)(nx * (ny / 2 + 1)));
+	size_t slot_bytes = j.spec_bytes + fft_round(sizeof(double) * (size_t)(nx * ny));
+	int nslots = fft_slot_count(ex, B);
+	char *scratch = tg_exec_scratch(ex, fft_slots_bytes(nslots, slot_bytes));
+	if (!scratch)
 		return tg_graph_fail(g, TG_ERR_NOMEM, "irfft2: out of memory for scratch");
+	fft_slots_init(&j.slots, scratch, nslots, slot_bytes);
 	tg_parallel_for(ex, B, irfft2_item, &j);
 	return TG_OK;
 }

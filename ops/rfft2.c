@@ -36,8 +36,7 @@ typedef struct rfft2_job {
 	int64_t nx, ny;
 	double scale;
 	bool postmask;
-	char *stage;       /* per item room for an aligned copy of a misaligned input item */
-	size_t stage_bytes;
+	fft_slots slots;   /* room for an aligned copy of a misaligned input item */
 } rfft2_job;
 
 static void rfft2_item(void *arg, int64_t b)
@@ -46,12 +45,15 @@ static void rfft2_item(void *arg, int64_t b)
 	int64_t nh = j->ny / 2 + 1, nr = j->nx * j->ny;
 	const double *x = j->x + nr * b;
 	double *y = j->y + 2 * j->nx * nh * b;
+	int slot = -1;
 	if (!fft_aligned(x)) {
-		double *s = (double *)(j->stage + j->stage_bytes * (size_t)b);
+		double *s = (double *)fft_slot_take(&j->slots, &slot);
 		memcpy(s, x, sizeof(double) * (size_t)nr);
 		x = s;
 	}
 	fft_plan_run(j->p, (double *)(uintptr_t)x, y);
+	if (slot >= 0)
+		fft_slot_give(&j->slots, slot);
 	if (j->scale == 1.0 && !j->postmask)
 		return;
 	for (int64_t kx = 0; kx < j->nx; kx++)
@@ -73,14 +75,17 @@ static tg_status rfft2_forward(tg_exec *ex, tg_node *n)
 	const fft_plan *p = fft_plan_get(FFT_R2C, nx, ny);
 	if (!p)
 		return tg_graph_fail(g, TG_ERR_NOMEM, "rfft2: %s", tg_last_error());
-	rfft2_job j = {p, a->data, n->data, nx, ny, n->attr.f[0], n->attr.i[0] != 0, NULL, 0};
+	rfft2_job j = {p, a->data, n->data, nx, ny, n->attr.f[0], n->attr.i[0] != 0, {0}};
 	if (!fft_aligned(n->data))
 		return tg_graph_fail(g, TG_ERR_INTERNAL, "rfft2: node buffer is not SIMD-aligned");
 	/* real items are 8*X*Y bytes: with X*Y odd every other item is misaligned */
 	if (!fft_aligned(a->data) || (B > 1 && (nx * ny) % 2)) {
-		j.stage_bytes = fft_round(sizeof(double) * (size_t)(nx * ny));
-		if (!(j.stage = tg_exec_scratch(ex, j.stage_bytes * (size_t)B)))
+		size_t slot_bytes = fft_round(sizeof(double) * (size_t)(nx * ny));
+		int nslots = fft_slot_count(ex, B);
+		char *scratch = tg_exec_scratch(ex, fft_slots_bytes(nslots, slot_bytes));
+		if (!scratch)
 			return tg_graph_fail(g, TG_ERR_NOMEM, "rfft2: out of memory for scratch");
+		fft_slots_init(&j.slots, scratch, nslots, slot_bytes);
 	}
 	tg_parallel_for(ex, B, rfft2_item, &j);
 	return TG_OK;
