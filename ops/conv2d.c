@@ -4,14 +4,15 @@
 ** Its backward ops live here too, all three not differentiable:
 **   conv2d_backward_data (dy, w) -> dx: the convolution of dy with the flipped kernel
 **     w'[c,o,kh,kw] = w[o,c,KH-1-kh,KW-1-kw] and padding K-1-pad, so it reuses the forward kernel;
-**   conv2d_backward_weight (x, dy) -> dw [O,C,KH,KW]: per image dy_n cols_n^T, summed over the
-**     images in order (double);
+**   conv2d_backward_weight (x, dy) -> dw [O,C,KH,KW]: per image dy_n cols_n^T (a chunk is an
+**     image, its partial 64-byte aligned), then summed over the images in order (double), in
+**     parallel over the output channels;
 **   conv2d_backward_bias (dy) -> db [O]: sum of dy over N, H, W.
 **
 ** A chunk is a band of whole output rows of one image (CONV_ROWS_PIXELS output pixels at most, a
 ** fixed size, so results do not depend on the thread count); chunks run in parallel, each on a
 ** per-thread workspace (conv2d.h). Two kernels:
-**   f32 with AVX-512: the direct kernels of ops/conv2d_direct.c (2x faster than the GEMMs here);
+**   f32 with AVX-512: the direct kernels of ops/conv2d_direct.c (about 2x faster than the GEMMs);
 **   otherwise (f64, other CPUs): im2col + BLIS. The chunk copies its input rows into a zero-padded
 **     channels-last band [rows+KH-1][Wo+KW-1][C], builds cols [pixels][KH*KW*C] (one memcpy of
 **     KW*C values per pixel and kernel row) and does one single-threaded GEMM, y^T[pixels, O] =
@@ -119,6 +120,7 @@ typedef struct fwd_job {
 	bool direct;                 /* direct f32 kernels (pack) or BLIS (wr) */
 	const char *x, *wr, *bias;   /* x [N,C,H,W]; wr [O][KH][KW][C] or the direct pack; bias [O] or NULL */
 	char *y;                     /* [N,O,Ho,Wo] */
+	int nt;                      /* threads (the direct kernels prefetch chunk + nt) */
 	conv_slots s;
 } fwd_job;
 
@@ -133,7 +135,10 @@ static void fwd_chunk(void *arg, int64_t chunk)
 	char *slot = conv_slot_take(&j->s, &k);
 #if CONV_DIRECT
 	if (j->direct) {
-		conv_direct_rows(q, j->wr, (const float *)img, (float *)j->y + n * q->O * HWo, r0, nr, (float *)slot);
+		int64_t c = chunk + j->nt;
+		conv_next next = {c < q->N * q->bands ? (const float *)j->x + c / q->bands * q->C * q->H * q->W : NULL,
+			c % q->bands * q->rows};
+		conv_direct_rows(q, j->wr, (const float *)img, (float *)j->y + n * q->O * HWo, r0, nr, (float *)slot, &next);
 		conv_slot_give(&j->s, k);
 		return;
 	}
@@ -183,7 +188,7 @@ static tg_status conv_run(tg_exec *ex, const tg_node *w, bool flip, const void *
 	conv_geom q)
 {
 	int nt = tg_exec_threads(ex);
-	fwd_job j = {.q = q, .direct = direct(&q), .x = x, .bias = bias, .y = y};
+	fwd_job j = {.q = q, .direct = direct(&q), .x = x, .bias = bias, .y = y, .nt = nt};
 	size_t wbytes = conv_align64((size_t)tg_numel(w) * q.es), sb = slot_bytes(&q);
 #if CONV_DIRECT
 	if (j.direct)
@@ -235,7 +240,9 @@ typedef struct dw_job {
 	bool direct;
 	const void *pack;     /* direct: tap offsets */
 	const char *x, *dy;   /* [N,C,H,W], [N,O,Ho,Wo] */
-	char *partial;        /* [N][O][KH][KW][C] (BLIS: the cols order) or [N][O][C][KH][KW] (direct) */
+	char *partial;        /* [N][stride]: BLIS [O][KH][KW][C] (the cols order); direct: conv_direct_dw_index */
+	size_t stride;        /* elements per image, a 64-byte multiple (no line is shared by two chunks) */
+	char *dw;             /* [O][C][KH][KW] */
 	conv_slots s;
 } dw_job;
 
@@ -245,7 +252,7 @@ static void dw_chunk(void *arg, int64_t n)
 	dw_job *j = arg;
 	const conv_geom *q = &j->q;
 	int64_t HWo = q->Ho * q->Wo;
-	char *part = j->partial + (size_t)(n * q->O * q->kkc) * q->es;
+	char *part = j->partial + (size_t)n * j->stride * q->es;
 	const char *img = j->x + (size_t)(n * q->C * q->H * q->W) * q->es;
 	int k;
 	char *slot = conv_slot_take(&j->s, &k);
@@ -271,6 +278,45 @@ static void dw_chunk(void *arg, int64_t n)
 	conv_slot_give(&j->s, k);
 }
 
+/* Where dw[o][k] (k = (c*KH + kh)*KW + kw) is in an image's partial. */
+static int64_t dw_partial_index(const dw_job *j, int64_t o, int64_t k)
+{
+	const conv_geom *q = &j->q;
+#if CONV_DIRECT
+	if (j->direct)
+		return conv_direct_dw_index(q, o, k);
+#endif
+	int64_t khw = q->KH * q->KW;
+	return o * q->kkc + k % khw * q->C + k / khw;
+}
+
+/* Chunk = output channel o: dw[o][k] = sum over the images in order (double), 8 taps at a time. */
+static void dw_sum_chunk(void *arg, int64_t o)
+{
+	dw_job *j = arg;
+	const conv_geom *q = &j->q;
+	for (int64_t k0 = 0; k0 < q->kkc; k0 += 8) {
+		int64_t nk = q->kkc - k0 < 8 ? q->kkc - k0 : 8, at[8];
+		double acc[8] = {0};
+		for (int64_t t = 0; t < nk; t++)
+			at[t] = dw_partial_index(j, o, k0 + t);
+		for (int64_t n = 0; n < q->N; n++) {
+			size_t base = (size_t)n * j->stride;
+			if (q->es == sizeof(float))
+				for (int64_t t = 0; t < nk; t++)
+					acc[t] += ((const float *)j->partial)[base + (size_t)at[t]];
+			else
+				for (int64_t t = 0; t < nk; t++)
+					acc[t] += ((const double *)j->partial)[base + (size_t)at[t]];
+		}
+		for (int64_t t = 0; t < nk; t++)
+			if (q->es == sizeof(float))
+				((float *)j->dw)[o * q->kkc + k0 + t] = (float)acc[t];
+			else
+				((double *)j->dw)[o * q->kkc + k0 + t] = acc[t];
+	}
+}
+
 static tg_status conv2d_backward_weight_forward(tg_exec *ex, tg_node *n)
 {
 	tg_node *x = n->src[0], *dy = n->src[1];
@@ -281,12 +327,17 @@ static tg_status conv2d_backward_weight_forward(tg_exec *ex, tg_node *n)
 	}
 	conv_geom q = conv_geom_make(n->dtype, x->shape.d[0], C, x->shape.d[2], x->shape.d[3], O, KH, KW, pad, pad);
 	int nt = tg_exec_threads(ex);
-	dw_job j = {.q = q, .direct = direct(&q), .x = x->data, .dy = dy->data};
-	size_t pbytes = conv_align64((size_t)(q.N * O * q.kkc) * q.es), kbytes = 0, sb = slot_bytes(&q);
+	dw_job j = {.q = q, .direct = direct(&q), .x = x->data, .dy = dy->data, .dw = n->data};
+	size_t kbytes = 0, sb = slot_bytes(&q);
+	j.stride = conv_align64((size_t)(O * q.kkc) * q.es) / q.es;
 #if CONV_DIRECT
-	if (j.direct)
+	if (j.direct) {
 		kbytes = conv_align64(conv_direct_pack_bytes(&q));
+		sb = conv_direct_dw_slot_bytes(&q);
+		j.stride = conv_direct_dw_partial_floats(&q);
+	}
 #endif
+	size_t pbytes = (size_t)q.N * j.stride * q.es;
 	char *mem = tg_exec_scratch(ex, pbytes + kbytes + conv_slots_bytes(nt, sb));
 	if (!mem)
 		return tg_graph_fail(tg_exec_graph(ex), TG_ERR_NOMEM, "conv2d_backward_weight: out of memory for %zu bytes of workspace",
@@ -299,22 +350,7 @@ static tg_status conv2d_backward_weight_forward(tg_exec *ex, tg_node *n)
 #endif
 	conv_slots_init(&j.s, mem + pbytes + kbytes, nt, sb);
 	tg_parallel_for(ex, q.N, dw_chunk, &j);
-	/* dw[o][c][kh][kw] = sum over images in order (double) */
-	for (int64_t o = 0; o < O; o++)
-		for (int64_t c = 0; c < C; c++)
-			for (int64_t kh = 0; kh < KH; kh++)
-				for (int64_t kw = 0; kw < KW; kw++) {
-					int64_t to = ((o * C + c) * KH + kh) * KW + kw;
-					int64_t from = j.direct ? to : o * q.kkc + (kh * KW + kw) * C + c;
-					double acc = 0;
-					for (int64_t i = 0; i < q.N; i++)
-						acc += q.es == sizeof(float) ? ((const float *)mem)[i * O * q.kkc + from]
-									     : ((const double *)mem)[i * O * q.kkc + from];
-					if (q.es == sizeof(float))
-						tg_f32(n)[to] = (float)acc;
-					else
-						tg_f64(n)[to] = acc;
-				}
+	tg_parallel_for(ex, O, dw_sum_chunk, &j);
 	return TG_OK;
 }
 
@@ -485,12 +521,13 @@ static tg_status conv2d_backward(tg_graph *g, tg_node *n, tg_node *gout, const b
 {
 	tg_attrs at = {0};
 	at.i[0] = n->attr.i[0];
-	if (need[0])
-		gin[0] = tg_node_new(g, &tg_op_conv2d_backward_data, 2, (tg_node *[]){gout, n->src[1]}, &at);
+	/* weight and bias gradients first: x (often a recomputed copy) dies before dx is allocated */
 	if (need[1])
 		gin[1] = tg_node_new(g, &tg_op_conv2d_backward_weight, 2, (tg_node *[]){n->src[0], gout}, &at);
 	if (n->nsrc > 2 && need[2])
 		gin[2] = tg_node_new(g, &tg_op_conv2d_backward_bias, 1, &gout, NULL);
+	if (need[0])
+		gin[0] = tg_node_new(g, &tg_op_conv2d_backward_data, 2, (tg_node *[]){gout, n->src[1]}, &at);
 	return TG_OK;
 }
 

@@ -63,10 +63,10 @@ static inline void conv_slot_give(conv_slots *s, int k) { atomic_store(&s->busy[
 
 /* ---------------------------------------------------------------- direct f32 kernels */
 
-/* On x86-64 with AVX-512F (checked at run time), f32 convolutions use direct kernels that keep
-** 16 output pixels of a row in one register: about 160 GFLOP/s per core forward and 120 for the
-** weight gradient, against 80 for BLIS's conv-shaped GEMMs plus im2col (3x3, 16 channels, 64x64,
-** AMD Zen 5). Elsewhere, and for f64, the BLIS path. */
+/* On x86-64 with AVX-512F (checked at run time), f32 convolutions use direct kernels: about 175
+** GFLOP/s per core forward and for the weight gradient (about 200 with the tensors in cache),
+** against 80 for BLIS's conv-shaped GEMMs plus im2col (3x3, 16 channels, 64x64, batch 128, AMD
+** Zen 5). Elsewhere, and for f64, the BLIS path. */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define CONV_DIRECT 1
 /* Whether the CPU has the instructions (and the band fits the kernels' int32 offsets). */
@@ -79,12 +79,23 @@ size_t conv_direct_band_bytes(const conv_geom *q);
 /* Packs w [O,C,KH,KW] (flip: w [C,O,KH,KW] of the forward conv, flipped and transposed, for
 ** backward-data) and bias [O] or NULL for the convolution q. */
 void conv_direct_pack(const conv_geom *q, const float *w, bool flip, const float *bias, void *pack);
-/* Output rows [r0, r0+nr) of one image: img [C,H,W] -> y [O,Ho,Wo]. */
+/* The chunk its thread likely runs next (chunk + thread count: tg_parallel_for hands out chunks in
+** order): its image (NULL: none) and first output row. Only the prefetching depends on it. */
+typedef struct conv_next {
+	const float *img;
+	int64_t r0;
+} conv_next;
+/* Output rows [r0, r0+nr) of one image: img [C,H,W] -> y [O,Ho,Wo]; band: the chunk's workspace. */
 void conv_direct_rows(const conv_geom *q, const void *pack, const float *img, float *y, int64_t r0, int64_t nr,
-	float *band);
-/* partial [O][C][KH][KW] = the weight gradient of one image: img [C,H,W], dy [O,Ho,Wo]. */
+	float *band, const conv_next *next);
+/* Weight gradient of one image (img [C,H,W], dy [O,Ho,Wo]) into its partial, conv_direct_dw_partial_floats
+** floats (64-byte multiple), with dw[o][k] (k = (c*KH + kh)*KW + kw) at conv_direct_dw_index(q, o, k).
+** The chunk's workspace (transposed dy, or the input band) is conv_direct_dw_slot_bytes. */
+size_t conv_direct_dw_partial_floats(const conv_geom *q);
+int64_t conv_direct_dw_index(const conv_geom *q, int64_t o, int64_t k);
+size_t conv_direct_dw_slot_bytes(const conv_geom *q);
 void conv_direct_dw(const conv_geom *q, const void *pack, const float *img, const float *dy, float *partial,
-	float *band);
+	float *slot);
 #else
 #define CONV_DIRECT 0
 #endif

@@ -883,3 +883,67 @@ Test(nn, batchnorm2d_helper_op_errors)
 	tg_graph_free(g);
 }
 
+/* ---------------------------------------------------------------- conv2d: the direct kernels' corners */
+
+/* The direct f32 kernels (ops/conv2d_direct.c) read the image in place (masked loads at the
+** borders, a zero row outside) and, for 3-wide kernels, compute the weight gradient with the
+** output channels in the lanes (blocks of output rows, passes of up to 8 kernel rows and one or
+** two 16-channel vectors, a slow path for the border columns). These shapes reach their corners;
+** f64, f32 direct and f32 BLIS, each against the naive loops. */
+Test(nn, conv2d_odd_shapes_on_every_path)
+{
+	static const struct { int64_t x[4], w[4]; int pad; } cases[] = {
+		{{1, 1, 1, 1}, {1, 1, 3, 3}, 1},      /* one pixel: every column is a border column */
+		{{2, 3, 2, 9}, {5, 3, 3, 3}, 1},      /* 9 kernel rows: passes of 5 and 4 */
+		{{1, 2, 5, 3}, {33, 2, 3, 3}, 2},     /* 33 channels: passes of two vectors and of one */
+		{{1, 1, 3, 70}, {17, 1, 3, 3}, 0},    /* no padding, no border; 68 wide: 2x8 tiles and a 1x16 */
+		{{2, 4, 6, 5}, {3, 4, 3, 3}, 3},      /* pad 3: rows and columns without a tap inside */
+		{{1, 3, 4, 1030}, {2, 3, 3, 3}, 1},   /* a row longer than a weight-gradient block */
+		{{3, 5, 37, 29}, {7, 5, 3, 3}, 1},    /* several blocks, the last one partial */
+		{{2, 3, 9, 16}, {9, 3, 1, 3}, 0},     /* 1x3 */
+		{{2, 6, 7, 17}, {3, 6, 3, 1}, 1},     /* 3x1: other widths take the pixel-lane weight gradient */
+		{{1, 2, 11, 33}, {4, 2, 5, 5}, 2},    /* 5x5 */
+		{{2, 16, 8, 8}, {16, 16, 3, 3}, 1},   /* the U-Net's deepest level */
+		{{1, 32, 16, 16}, {16, 32, 3, 3}, 1}, /* its concat inputs; backward-data has 32 channels */
+	};
+	for (int dt = 0; dt < 3; dt++) {
+		SET_DIRECT(dt != 2);
+		for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+			check_conv(dt ? TG_F32 : TG_F64, TG_SHAPE(cases[i].x[0], cases[i].x[1], cases[i].x[2], cases[i].x[3]),
+				TG_SHAPE(cases[i].w[0], cases[i].w[1], cases[i].w[2], cases[i].w[3]), cases[i].pad, dt ? 2e-6 : 1e-14);
+	}
+	SET_DIRECT(true);
+}
+
+/* Bits of y, dx, dw, db for 1..3 threads, with 33 output channels (two weight-gradient passes of
+** different widths) and 17 input channels, on either f32 path. */
+Test(nn, conv2d_bitwise_same_for_any_thread_count_33_channels)
+{
+	for (int direct = 1; direct >= 0; direct--) {
+		SET_DIRECT(direct);
+		float *ref[4] = {0};
+		for (int threads = 1; threads <= 3; threads++) {
+			tg_graph *g = tg_graph_new();
+			tg_graph_set_threads(g, threads);
+			tg_node *x = rand_input(g, "x", TG_F32, TG_SHAPE(3, 17, 21, 35), 1);
+			tg_node *w = rand_input(g, "w", TG_F32, TG_SHAPE(33, 17, 3, 3), 2);
+			tg_node *b = rand_input(g, "b", TG_F32, TG_SHAPE(33), 3);
+			tg_node *y = tg_conv2d(g, x, w, b, 1);
+			tg_node *gy = rand_input(g, "gy", TG_F32, y->shape, 4);
+			cr_assert_eq(tg_backward(g, y, gy, 3, (tg_node *[]){x, w, b}), TG_OK);
+			tg_node *t[4] = {y, x->grad, w->grad, b->grad};
+			cr_assert_eq(tg_graph_compute(g, 4, t), TG_OK, "%s", tg_last_error());
+			for (int k = 0; k < 4; k++)
+				if (threads == 1) {
+					ref[k] = malloc(tg_nbytes(t[k]));
+					memcpy(ref[k], t[k]->data, tg_nbytes(t[k]));
+				} else
+					cr_expect(memcmp(ref[k], t[k]->data, tg_nbytes(t[k])) == 0, "output %d differs with %d threads (%s)",
+						k, threads, direct ? "direct" : "BLIS");
+			tg_graph_free(g);
+		}
+		for (int k = 0; k < 4; k++)
+			free(ref[k]);
+	}
+	SET_DIRECT(true);
+}
