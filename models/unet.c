@@ -112,8 +112,8 @@ static tg_node *bn_act(builder *b, tg_node *x, const bn_p *p, tg_activation act)
 }
 
 /* With cfg->recompute, the cheap values between convolutions (batch norm + activation outputs,
-** upsampled and concatenated inputs) are recomputed for the backward instead of kept: the
-** backward keeps only the conv outputs (batch norm's inputs) and the max-pool outputs. */
+** upsampled inputs) are recomputed for the backward instead of kept: the backward keeps only
+** the conv outputs (batch norm's inputs) and the max-pool outputs. */
 static tg_node *remat(builder *b, tg_node *n)
 {
 	if (!b->cfg->recompute || !n)
@@ -124,11 +124,30 @@ static tg_node *remat(builder *b, tg_node *n)
 	return tg_recompute(b->g, n);
 }
 
-static tg_node *dconv(builder *b, tg_node *x, const dconv_p *p)
+/* conv(concat(xs, channels), w) + bias as a sum of convolutions of each part with its slice of
+** w: the concatenated input is never built, nor kept or recomputed for the backward. */
+static tg_node *conv_parts(builder *b, int n, tg_node *const *xs, const conv_p *p)
+{
+	tg_node *sum = NULL;
+	int64_t c0 = 0;
+	for (int i = 0; i < n; i++) {
+		if (!xs[i])
+			return NULL;
+		int64_t c = xs[i]->shape.d[1];
+		tg_node *w = n == 1 ? p->w : tg_slice(b->g, p->w, 1, c0, c0 + c);
+		tg_node *y = tg_conv2d(b->g, xs[i], w, i == n - 1 ? p->b : NULL, 1);
+		sum = sum ? tg_add(b->g, sum, y) : y;
+		c0 += c;
+	}
+	return sum;
+}
+
+/* DoubleConv on the channel concatenation of xs[0..n) (n = 2 in the Up modules: skip, upsampled). */
+static tg_node *dconv(builder *b, int n, tg_node *const *xs, const dconv_p *p)
 {
 	/* without batch norm, an in-place activation holds the conv output itself: nothing to save */
 	bool bn = b->cfg->batch_norm;
-	tg_node *h = bn_act(b, tg_conv2d(b->g, x, p->c0.w, p->c0.b, 1), &p->b1, b->cfg->activation);
+	tg_node *h = bn_act(b, conv_parts(b, n, xs, &p->c0), &p->b1, b->cfg->activation);
 	h = bn ? remat(b, h) : h;
 	tg_node *y = bn_act(b, tg_conv2d(b->g, h, p->c3.w, p->c3.b, 1), &p->b4, TG_ACT_RELU);
 	return bn ? remat(b, y) : y;
@@ -194,12 +213,13 @@ tg_node *tg_unet(tg_graph *g, const tg_unet_config *cfg, tg_dtype t, tg_node *x)
 	if (x->dtype != t)
 		x = tg_cast(g, x, t);
 	tg_scope_push(g, "inc");
-	xs[0] = tg_set_name(dconv(&b, x, &down[0]), "inc");
+	xs[0] = tg_set_name(dconv(&b, 1, &x, &down[0]), "inc");
 	tg_scope_pop(g);
 	for (int i = 1; i < L; i++) {
 		snprintf(mod, sizeof mod, "down%d", i);
 		tg_scope_push(g, mod);
-		xs[i] = tg_set_name(dconv(&b, tg_maxpool2d(g, xs[i - 1]), &down[i]), "%s", mod);
+		tg_node *pooled = tg_maxpool2d(g, xs[i - 1]);
+		xs[i] = tg_set_name(dconv(&b, 1, &pooled, &down[i]), "%s", mod);
 		tg_scope_pop(g);
 	}
 	tg_node *u = xs[L - 1];
@@ -207,7 +227,7 @@ tg_node *tg_unet(tg_graph *g, const tg_unet_config *cfg, tg_dtype t, tg_node *x)
 		snprintf(mod, sizeof mod, "up%d", i);
 		tg_scope_push(g, mod);
 		tg_node *cat[2] = {xs[L - 1 - i], remat(&b, tg_upsample2x(g, u))};
-		u = tg_set_name(dconv(&b, remat(&b, tg_concat(g, 2, cat, 1)), &up[i]), "%s", mod);
+		u = tg_set_name(dconv(&b, 2, cat, &up[i]), "%s", mod);
 		tg_scope_pop(g);
 	}
 	tg_scope_push(g, "outc");
