@@ -454,7 +454,10 @@ tg_unet_config tg_unet_default(void);
 ** down2, up2, ..., outc, so tg_graph_params lists them as the golden flat file does; batch-norm
 ** running statistics are state nodes "<bn>.running_mean" / ".running_var". Initialisation as
 ** PyTorch's defaults: conv weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)), gamma 1,
-** beta 0, running mean 0, running var 1. Nodes are scoped "unet/<module>" for DOT clusters. */
+** beta 0, running mean 0, running var 1. Nodes are scoped "unet/<module>" for DOT clusters.
+** The same function, built leaner: batch norm + ReLU is one tg_batchnorm2d_relu node, and each Up
+** module convolves the skip and the upsampled input with slices of its first weight and adds the
+** two, instead of concatenating them (the concatenation is never stored). */
 tg_node *tg_unet(tg_graph *g, const tg_unet_config *cfg, tg_dtype t, tg_node *x);
 
 /* ---------------------------------------------------------------- optimizer and checkpoints */

@@ -37,43 +37,39 @@ static tg_node *case_upsample2x(tg_graph *g, tg_node **xs, int *nx)
 }
 
 /* Training mode (batch statistics; the running statistics are written, never read) plus eval
-** mode on running statistics away from 0 / 1, sharing gamma and beta. */
-static tg_node *case_batchnorm2d(tg_graph *g, tg_node **xs, int *nx)
+** mode on running statistics em, ev away from 0 / 1, sharing gamma and beta; inputs from seeds
+** seed..seed+3, beta in [-beta_max, beta_max]. */
+static tg_node *bn_case(tg_graph *g, tg_node **xs, int *nx, bool relu, uint64_t seed, double beta_max,
+	const double em_ev[4])
 {
-	xs[0] = nn_in(g, "x", TG_SHAPE(3, 2, 3, 2), -1, 2, 6);
-	xs[1] = nn_in(g, "gamma", TG_SHAPE(2), 0.5, 1.5, 7);
-	xs[2] = nn_in(g, "beta", TG_SHAPE(2), -1, 1, 8);
-	xs[3] = nn_in(g, "x_eval", TG_SHAPE(3, 2, 3, 2), -1, 2, 9);
+	xs[0] = nn_in(g, "x", TG_SHAPE(3, 2, 3, 2), -1, 2, seed);
+	xs[1] = nn_in(g, "gamma", TG_SHAPE(2), 0.5, 1.5, seed + 1);
+	xs[2] = nn_in(g, "beta", TG_SHAPE(2), -beta_max, beta_max, seed + 2);
+	xs[3] = nn_in(g, "x_eval", TG_SHAPE(3, 2, 3, 2), -1, 2, seed + 3);
 	*nx = 4;
 	tg_node *rm = tg_state(g, "rm", F64, TG_SHAPE(2)), *rv = tg_state(g, "rv", F64, TG_SHAPE(2));
 	tg_node *em = tg_state(g, "em", F64, TG_SHAPE(2)), *ev = tg_state(g, "ev", F64, TG_SHAPE(2));
 	if (!rm || !rv || !em || !ev)
 		return NULL;
 	tg_f64(rv)[0] = tg_f64(rv)[1] = 1;
-	tg_f64(em)[0] = 0.1, tg_f64(em)[1] = -0.3, tg_f64(ev)[0] = 1.5, tg_f64(ev)[1] = 0.7;
-	tg_node *train = tg_batchnorm2d(g, xs[0], xs[1], xs[2], rm, rv, true, 0.1, 1e-5);
-	tg_node *eval = tg_batchnorm2d(g, xs[3], xs[1], xs[2], em, ev, false, 0.1, 1e-5);
+	tg_f64(em)[0] = em_ev[0], tg_f64(em)[1] = em_ev[1], tg_f64(ev)[0] = em_ev[2], tg_f64(ev)[1] = em_ev[3];
+	tg_node *(*bn)(tg_graph *, tg_node *, tg_node *, tg_node *, tg_node *, tg_node *, bool, double, double) =
+		relu ? tg_batchnorm2d_relu : tg_batchnorm2d;
+	tg_node *train = bn(g, xs[0], xs[1], xs[2], rm, rv, true, 0.1, 1e-5);
+	tg_node *eval = bn(g, xs[3], xs[1], xs[2], em, ev, false, 0.1, 1e-5);
 	return tg_add(g, train, eval);
 }
 
-/* The fused relu form, training and eval as above; beta spreads the pre-activations over both signs
-** (none within the finite-difference step of the kink at 0 for these seeds). */
+static tg_node *case_batchnorm2d(tg_graph *g, tg_node **xs, int *nx)
+{
+	return bn_case(g, xs, nx, false, 6, 1, (const double[]){0.1, -0.3, 1.5, 0.7});
+}
+
+/* The fused relu form; beta spreads the pre-activations over both signs (none within the
+** finite-difference step of the kink at 0 for these seeds). */
 static tg_node *case_batchnorm2d_relu(tg_graph *g, tg_node **xs, int *nx)
 {
-	xs[0] = nn_in(g, "x", TG_SHAPE(3, 2, 3, 2), -1, 2, 10);
-	xs[1] = nn_in(g, "gamma", TG_SHAPE(2), 0.5, 1.5, 11);
-	xs[2] = nn_in(g, "beta", TG_SHAPE(2), -0.5, 0.5, 12);
-	xs[3] = nn_in(g, "x_eval", TG_SHAPE(3, 2, 3, 2), -1, 2, 13);
-	*nx = 4;
-	tg_node *rm = tg_state(g, "rm", F64, TG_SHAPE(2)), *rv = tg_state(g, "rv", F64, TG_SHAPE(2));
-	tg_node *em = tg_state(g, "em", F64, TG_SHAPE(2)), *ev = tg_state(g, "ev", F64, TG_SHAPE(2));
-	if (!rm || !rv || !em || !ev)
-		return NULL;
-	tg_f64(rv)[0] = tg_f64(rv)[1] = 1;
-	tg_f64(em)[0] = 0.4, tg_f64(em)[1] = 0.6, tg_f64(ev)[0] = 1.5, tg_f64(ev)[1] = 0.7;
-	tg_node *train = tg_batchnorm2d_relu(g, xs[0], xs[1], xs[2], rm, rv, true, 0.1, 1e-5);
-	tg_node *eval = tg_batchnorm2d_relu(g, xs[3], xs[1], xs[2], em, ev, false, 0.1, 1e-5);
-	return tg_add(g, train, eval);
+	return bn_case(g, xs, nx, true, 10, 0.5, (const double[]){0.4, 0.6, 1.5, 0.7});
 }
 
 const gc_case gc_nn_cases[] = {
