@@ -25,46 +25,20 @@
 ** over dy's buffer when dy dies there (a separate relu and relu_grad would add 3 reads + 2 writes).
 ** Every pass splits the tensor into fixed chunks and sums in a fixed order: the same bits for any
 ** thread count, and for the AVX-512 and portable kernels.
+** The memory passes are in ops/batchnorm2d_kernels.c (shared declarations: ops/batchnorm2d.h).
 ** Data parallelism (a graph with an allreduce hook, training mode): the stats node sums count,
 ** sum(x), sum(x^2) over the processes and grad_stats sum(dyM), sum(dyM (x - mean)) (one
 ** tg_exec_allreduce per node), so the statistics, mean(dyM) and mean(dyM xhat) are those of the whole
 ** batch, as one process would compute them; the dbeta/dgamma rows stay this process's sums, which
 ** the gradient allreduce adds.
 */
-#include "../engine/internal.h"
+#include "batchnorm2d.h"
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <string.h>
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-#include <stdatomic.h>
-#define BN_X86 1
-#endif
-
-/* GCC does not contract a * b + c into an FMA under -std=c11; clang would, in some clones only.
-** Without contraction every clone and the scalar tails compute the same roundings, which the relu
-** mask of the backward relies on (it must see the forward's pre exactly). */
-#ifdef __clang__
-#pragma STDC FP_CONTRACT OFF
-#endif
 
 enum { ST_MEAN, ST_RSTD, ST_COUNT, ST_ROWS };        /* rows of the stats node */
 enum { GS_DBETA, GS_DGAMMA, GS_K0, GS_K1, GS_ROWS }; /* rows of grad_stats */
-
-typedef struct bn_dims { int64_t N, C, HW, M; } bn_dims;
-
-/* An empty x is 0 values per channel (its other dims may be huge: no products of them). */
-static bn_dims dims_of(const tg_node *x)
-{
-	bn_dims d = {0, x->shape.d[1], 0, 0};
-	if (tg_numel(x) > 0) {
-		d.N = x->shape.d[0];
-		d.HW = x->shape.d[2] * x->shape.d[3];
-		d.M = d.N * d.HW;
-	}
-	return d;
-}
 
 static inline double at(const tg_node *v, int64_t i)
 {
@@ -85,15 +59,6 @@ static inline const double *row(const tg_node *s, int r) { return (const double 
 extern const tg_op tg_op_batchnorm2d_relu;
 static bool fused_relu(const tg_node *n) { return n->op == &tg_op_batchnorm2d_relu; }
 
-/* ---------------------------------------------------------------- kernels */
-
-/* Per-channel constants. pre = x a + b is the forward's value before rounding; dx = gr ((dyM - k0) -
-** (x - mean) c1) with gr = gamma rstd, k0 = mean(dyM), c1 = rstd mean(dyM xhat); K shifts the
-** statistics' sums (a value of the channel: it keeps the one-pass variance accurate). */
-typedef struct bn_coef { double a, b, mean, gr, k0, c1, K; } bn_coef;
-/* The same expanded to one per value of an item [C*H*W] (for short runs, see the passes). */
-typedef struct bn_rows { double *a, *b, *mean, *gr, *k0, *c1, *K; } bn_rows;
-
 /* a and b of channel c, the same for the forward and for the backward's relu mask. */
 static bn_coef affine_coef(const tg_node *gamma, const tg_node *beta, const tg_node *s, int64_t c)
 {
@@ -102,497 +67,6 @@ static bn_coef affine_coef(const tg_node *gamma, const tg_node *beta, const tg_n
 	k.a = at(gamma, c) * row(s, ST_RSTD)[c];
 	k.b = at(beta, c) - k.mean * k.a;
 	return k;
-}
-
-/* The loops are compiled for AVX-512 and AVX2 too, picked at load time. Elementwise loops are plain
-** C that GCC vectorises (the relu select is a bit mask, which it can if-convert); sums convert a
-** block of values to double buffers that way, then add them into 16 partial sums (4 vectors of 4
-** doubles) combined in a fixed order. Every clone computes the same operations, so the same bits. */
-#ifdef BN_X86
-#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define CLONES
-#endif
-
-#define VL 4     /* doubles per vector */
-#define UN 4     /* vectors of partial sums per quantity */
-#define BLK 256  /* values per block of a sum (2 KiB per buffer) */
-typedef double vd __attribute__((vector_size(VL * sizeof(double))));
-
-/* v = c ? v : +0 for v of type T, through an integer of its size: GCC vectorises this select (not
-** the ?: form, which stays a branch). */
-#define BITS_float int32_t
-#define BITS_double int64_t
-#define KEEP_IF(T, v, c) do { BITS_##T b_; memcpy(&b_, &(v), sizeof b_); b_ &= -(BITS_##T)(c); memcpy(&(v), &b_, sizeof b_); } while (0)
-
-/* dyM from dy (g) and x (e) as doubles: g where the pre-activation rounded to T is > 0. */
-#define MASK_DY(T, g, e, k) do { T r_ = (T)((e) * (k).a + (k).b); KEEP_IF(double, g, r_ > 0); } while (0)
-
-/* s[0] += sum(p), s[1] += sum(p q) over n buffered values (zero-padded to whole vector steps). */
-static inline void add_block(vd *s0, vd *s1, double *p, double *q, int n)
-{
-	for (int j = n; j % (UN * VL); j++)
-		p[j] = q[j] = 0;
-	for (int j = 0; j < n; j += UN * VL)
-		for (int u = 0; u < UN; u++) {
-			vd a, b;
-			memcpy(&a, p + j + u * VL, sizeof a);
-			memcpy(&b, q + j + u * VL, sizeof b);
-			s0[u] += a, s1[u] += a * b;
-		}
-}
-
-/* The sum of 16 partial sums L[l] (l: the value's index mod 16), in a fixed order. */
-static double total16(const double *L)
-{
-	double v[4];
-	for (int t = 0; t < 4; t++)
-		v[t] = (L[t] + L[4 + t]) + (L[8 + t] + L[12 + t]);
-	return (v[0] + v[1]) + (v[2] + v[3]);
-}
-
-static double total(const vd *acc)
-{
-	double L[UN * VL];
-	memcpy(L, acc, sizeof L);
-	return total16(L);
-}
-
-#define BN_KERNELS(T)                                                                                            \
-	/* s = {sum(x - K), sum((x - K)^2)} over len values */                                                   \
-	CLONES static void stat_run_##T(const T *x, int64_t len, double K, double s[2])                          \
-	{                                                                                                        \
-		double eb[BLK + UN * VL];                                                                        \
-		vd a0[UN] = {{0}}, a1[UN] = {{0}};                                                               \
-		for (int64_t i = 0; i < len; i += BLK) {                                                         \
-			int m = len - i < BLK ? (int)(len - i) : BLK;                                            \
-			const T *p = x + i;                                                                      \
-			for (int j = 0; j < m; j++)                                                              \
-				eb[j] = (double)p[j] - K;                                                        \
-			add_block(a0, a1, eb, eb, m);                                                            \
-		}                                                                                                \
-		s[0] = total(a0), s[1] = total(a1);                                                              \
-	}                                                                                                        \
-	/* s = {sum(dyM), sum(dyM (x - mean))} over len values */                                                \
-	CLONES static void grad_run_##T(const T *x, const T *dy, int64_t len, bn_coef k, bool relu, double s[2]) \
-	{                                                                                                        \
-		double gb[BLK + UN * VL], eb[BLK + UN * VL];                                                     \
-		vd a0[UN] = {{0}}, a1[UN] = {{0}};                                                               \
-		for (int64_t i = 0; i < len; i += BLK) {                                                         \
-			int m = len - i < BLK ? (int)(len - i) : BLK;                                            \
-			const T *p = x + i, *q = dy + i;                                                         \
-			if (relu)                                                                                \
-				for (int j = 0; j < m; j++) {                                                    \
-					double e = (double)p[j], g = (double)q[j];                               \
-					MASK_DY(T, g, e, k);                                                     \
-					gb[j] = g, eb[j] = e - k.mean;                                           \
-				}                                                                                \
-			else                                                                                     \
-				for (int j = 0; j < m; j++)                                                      \
-					gb[j] = (double)q[j], eb[j] = (double)p[j] - k.mean;                     \
-			add_block(a0, a1, gb, eb, m);                                                            \
-		}                                                                                                \
-		s[0] = total(a0), s[1] = total(a1);                                                              \
-	}                                                                                                        \
-	/* y = pre rounded to T, or relu of it, over len values */                                               \
-	CLONES static void norm_run_##T(const T *x, T *y, int64_t len, bn_coef k, bool relu)                     \
-	{                                                                                                        \
-		if (relu)                                                                                        \
-			for (int64_t i = 0; i < len; i++) {                                                      \
-				T r = (T)((double)x[i] * k.a + k.b);                                             \
-				KEEP_IF(T, r, r > 0);                                                            \
-				y[i] = r;                                                                        \
-			}                                                                                        \
-		else                                                                                             \
-			for (int64_t i = 0; i < len; i++)                                                        \
-				y[i] = (T)((double)x[i] * k.a + k.b);                                            \
-	}                                                                                                        \
-	/* dx = gr ((dyM - k0) - (x - mean) c1) over len values */                                               \
-	CLONES static void dx_run_##T(const T *x, const T *dy, T *dx, int64_t len, bn_coef k, bool relu)         \
-	{                                                                                                        \
-		if (relu)                                                                                        \
-			for (int64_t i = 0; i < len; i++) {                                                      \
-				double e = (double)x[i], g = (double)dy[i];                                      \
-				MASK_DY(T, g, e, k);                                                             \
-				dx[i] = (T)(k.gr * ((g - k.k0) - (e - k.mean) * k.c1));                          \
-			}                                                                                        \
-		else                                                                                             \
-			for (int64_t i = 0; i < len; i++)                                                        \
-				dx[i] = (T)(k.gr * (((double)dy[i] - k.k0) - ((double)x[i] - k.mean) * k.c1));   \
-	}                                                                                                        \
-	/* The same four over an item's n = C*H*W values with constants per value (short runs) */               \
-	CLONES static void stat_row_##T(const T *x, int64_t n, bn_rows k, double *s0, double *s1)                \
-	{                                                                                                        \
-		for (int64_t i = 0; i < n; i++) {                                                                \
-			double e = (double)x[i] - k.K[i];                                                        \
-			s0[i] += e, s1[i] += e * e;                                                              \
-		}                                                                                                \
-	}                                                                                                        \
-	CLONES static void grad_row_##T(const T *x, const T *dy, int64_t n, bn_rows k, bool relu, double *s0,    \
-		double *s1)                                                                                      \
-	{                                                                                                        \
-		for (int64_t i = 0; i < n; i++) {                                                                \
-			double e = (double)x[i], g = (double)dy[i];                                              \
-			T r = (T)(e * k.a[i] + k.b[i]);                                                          \
-			KEEP_IF(double, g, !relu || r > 0);                                                      \
-			s0[i] += g, s1[i] += g * (e - k.mean[i]);                                                \
-		}                                                                                                \
-	}                                                                                                        \
-	CLONES static void norm_row_##T(const T *x, T *y, int64_t n, bn_rows k, bool relu)                       \
-	{                                                                                                        \
-		for (int64_t i = 0; i < n; i++) {                                                                \
-			T r = (T)((double)x[i] * k.a[i] + k.b[i]);                                               \
-			KEEP_IF(T, r, !relu || r > 0);                                                           \
-			y[i] = r;                                                                                \
-		}                                                                                                \
-	}                                                                                                        \
-	CLONES static void dx_row_##T(const T *x, const T *dy, T *dx, int64_t n, bn_rows k, bool relu)           \
-	{                                                                                                        \
-		for (int64_t i = 0; i < n; i++) {                                                                \
-			double e = (double)x[i], g = (double)dy[i];                                              \
-			T r = (T)(e * k.a[i] + k.b[i]);                                                          \
-			KEEP_IF(double, g, !relu || r > 0);                                                      \
-			dx[i] = (T)(k.gr[i] * ((g - k.k0[i]) - (e - k.mean[i]) * k.c1[i]));                      \
-		}                                                                                                \
-	}
-BN_KERNELS(float)
-BN_KERNELS(double)
-
-/* The f32 kernels again with AVX-512 intrinsics, where the CPU has them: GCC 12 converts generic
-** vectors of floats poorly (the sums above go through buffers for that), and f32 is what training
-** runs. The same 16 lanes for sums (value i of a run in lane i mod 16, a partial last step padded
-** with zeros), the same operations and order, so the same bits as the code above.
-** batchnorm2d_set_avx512(false) (for tests) makes them stand aside. */
-#ifdef BN_X86
-#define AVX512 __attribute__((target("avx512f")))
-
-static atomic_bool avx512_off;
-void batchnorm2d_set_avx512(bool on);
-void batchnorm2d_set_avx512(bool on) { atomic_store(&avx512_off, !on); }
-static bool avx512(void) { return !atomic_load(&avx512_off) && __builtin_cpu_supports("avx512f"); }
-
-/* Values i..i+15 of a run as doubles minus sub, in lo (8) and hi (8); the lanes of a partial last
-** step (mask m, from len - i < 16) are 0. */
-#define LOAD16(lo, hi, p, i, sub, m)                                                                    \
-	do {                                                                                            \
-		__m512 v_ = _mm512_maskz_loadu_ps((m), (p) + (i));                                      \
-		__m256 h_ = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v_), 1));          \
-		lo = _mm512_maskz_sub_pd((__mmask8)(m), _mm512_cvtps_pd(_mm512_castps512_ps256(v_)), sub); \
-		hi = _mm512_maskz_sub_pd((__mmask8)((m) >> 8), _mm512_cvtps_pd(h_), sub);               \
-	} while (0)
-#define FULL16(lo, hi, p, i, sub)                                                                       \
-	do {                                                                                            \
-		__m512 v_ = _mm512_loadu_ps((p) + (i));                                                 \
-		__m256 h_ = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v_), 1));          \
-		lo = _mm512_sub_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(v_)), sub);                   \
-		hi = _mm512_sub_pd(_mm512_cvtps_pd(h_), sub);                                           \
-	} while (0)
-
-/* s = the totals of two sums of 16 lanes (lo: lanes 0-7, hi: 8-15), added as total16 does. */
-AVX512 static void store_total(__m512d lo0, __m512d hi0, __m512d lo1, __m512d hi1, double s[2])
-{
-	double L[16];
-	_mm512_storeu_pd(L, lo0);
-	_mm512_storeu_pd(L + 8, hi0);
-	s[0] = total16(L);
-	_mm512_storeu_pd(L, lo1);
-	_mm512_storeu_pd(L + 8, hi1);
-	s[1] = total16(L);
-}
-
-/* stat_run_float */
-AVX512 static void stat_run_avx512(const float *x, int64_t len, double K, double s[2])
-{
-	__m512d k = _mm512_set1_pd(K), a0 = _mm512_setzero_pd(), b0 = a0, a1 = a0, b1 = a0, e, f;
-	int64_t i = 0;
-	for (; i + 16 <= len; i += 16) {
-		FULL16(e, f, x, i, k);
-		a0 = _mm512_add_pd(a0, e), b0 = _mm512_add_pd(b0, f);
-		a1 = _mm512_add_pd(a1, _mm512_mul_pd(e, e)), b1 = _mm512_add_pd(b1, _mm512_mul_pd(f, f));
-	}
-	if (i < len) {
-		LOAD16(e, f, x, i, k, (__mmask16)((1u << (len - i)) - 1));
-		a0 = _mm512_add_pd(a0, e), b0 = _mm512_add_pd(b0, f);
-		a1 = _mm512_add_pd(a1, _mm512_mul_pd(e, e)), b1 = _mm512_add_pd(b1, _mm512_mul_pd(f, f));
-	}
-	store_total(a0, b0, a1, b1, s);
-}
-
-/* g masked where the pre-activation x a + b rounded to float is not > 0 (as MASK_DY). */
-AVX512 static inline __m512d relu_mask(__m512d g, __m512d x, __m512d a, __m512d b)
-{
-	__m512d r = _mm512_cvtps_pd(_mm512_cvtpd_ps(_mm512_add_pd(_mm512_mul_pd(x, a), b)));
-	return _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(r, _mm512_setzero_pd(), _CMP_GT_OQ), g);
-}
-
-/* One 16-value step of grad_run: x in u, v; dy in g, h. */
-#define GRAD_STEP()                                                                                     \
-	do {                                                                                            \
-		if (relu)                                                                               \
-			g = relu_mask(g, u, a, b), h = relu_mask(h, v, a, b);                           \
-		a0 = _mm512_add_pd(a0, g), b0 = _mm512_add_pd(b0, h);                                   \
-		a1 = _mm512_add_pd(a1, _mm512_mul_pd(g, _mm512_sub_pd(u, mean)));                      \
-		b1 = _mm512_add_pd(b1, _mm512_mul_pd(h, _mm512_sub_pd(v, mean)));                       \
-	} while (0)
-
-/* grad_run_float (padding lanes: g = 0, so they add 0 like the buffers' zeros) */
-AVX512 static void grad_run_avx512(const float *x, const float *dy, int64_t len, bn_coef k, bool relu, double s[2])
-{
-	__m512d z = _mm512_setzero_pd(), a = _mm512_set1_pd(k.a), b = _mm512_set1_pd(k.b), mean = _mm512_set1_pd(k.mean);
-	__m512d a0 = z, b0 = z, a1 = z, b1 = z, u, v, g, h;
-	int64_t i = 0;
-	for (; i + 16 <= len; i += 16) {
-		FULL16(u, v, x, i, z);
-		FULL16(g, h, dy, i, z);
-		GRAD_STEP();
-	}
-	if (i < len) {
-		__mmask16 m = (__mmask16)((1u << (len - i)) - 1);
-		LOAD16(u, v, x, i, z, m);
-		LOAD16(g, h, dy, i, z, m);
-		GRAD_STEP();
-	}
-	store_total(a0, b0, a1, b1, s);
-}
-
-/* 16 floats to p + i, m of them in a partial last step (masked stores are slow on AMD). */
-#define STORE16(p, i, v, m) ((m) == 0xffff ? _mm512_storeu_ps((p) + (i), v) : _mm512_mask_storeu_ps((p) + (i), m, v))
-
-/* 16 floats from the doubles lo (values 0-7) and hi (8-15). */
-AVX512 static inline __m512 to_float16(__m512d lo, __m512d hi)
-{
-	__m512d l = _mm512_castps_pd(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo)));
-	return _mm512_castpd_ps(_mm512_insertf64x4(l, _mm256_castps_pd(_mm512_cvtpd_ps(hi)), 1));
-}
-
-/* norm_run_float */
-AVX512 static void norm_run_avx512(const float *x, float *y, int64_t len, bn_coef k, bool relu)
-{
-	__m512d z = _mm512_setzero_pd(), a = _mm512_set1_pd(k.a), b = _mm512_set1_pd(k.b), u, v;
-	for (int64_t i = 0; i < len; i += 16) {
-		__mmask16 m = len - i >= 16 ? 0xffff : (__mmask16)((1u << (len - i)) - 1);
-		if (m == 0xffff)
-			FULL16(u, v, x, i, z);
-		else
-			LOAD16(u, v, x, i, z, m);
-		__m512 r = to_float16(_mm512_add_pd(_mm512_mul_pd(u, a), b), _mm512_add_pd(_mm512_mul_pd(v, a), b));
-		if (relu)
-			r = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(r, _mm512_setzero_ps(), _CMP_GT_OQ), r);
-		STORE16(y, i, r, m);
-	}
-}
-
-/* dx_run_float; dx may be dy (each step reads before it writes). */
-AVX512 static void dx_run_avx512(const float *x, const float *dy, float *dx, int64_t len, bn_coef k, bool relu)
-{
-	__m512d z = _mm512_setzero_pd(), a = _mm512_set1_pd(k.a), b = _mm512_set1_pd(k.b), mean = _mm512_set1_pd(k.mean);
-	__m512d gr = _mm512_set1_pd(k.gr), k0 = _mm512_set1_pd(k.k0), c1 = _mm512_set1_pd(k.c1), u, v, g, h;
-	for (int64_t i = 0; i < len; i += 16) {
-		__mmask16 m = len - i >= 16 ? 0xffff : (__mmask16)((1u << (len - i)) - 1);
-		if (m == 0xffff) {
-			FULL16(u, v, x, i, z);
-			FULL16(g, h, dy, i, z);
-		} else {
-			LOAD16(u, v, x, i, z, m);
-			LOAD16(g, h, dy, i, z, m);
-		}
-		if (relu)
-			g = relu_mask(g, u, a, b), h = relu_mask(h, v, a, b);
-		g = _mm512_mul_pd(gr, _mm512_sub_pd(_mm512_sub_pd(g, k0), _mm512_mul_pd(_mm512_sub_pd(u, mean), c1)));
-		h = _mm512_mul_pd(gr, _mm512_sub_pd(_mm512_sub_pd(h, k0), _mm512_mul_pd(_mm512_sub_pd(v, mean), c1)));
-		STORE16(dx, i, to_float16(g, h), m);
-	}
-}
-#else
-#define stat_run_avx512 stat_run_float   /* never called: job.avx512 stays false */
-#define grad_run_avx512 grad_run_float
-#define norm_run_avx512 norm_run_float
-#define dx_run_avx512 dx_run_float
-#endif
-
-/* ---------------------------------------------------------------- passes */
-
-/* Every pass walks x [N,C,H,W] in memory order, as its N*C runs of H*W values (run r is channel
-** r % C), in chunks of whole runs of about CHUNK_VALUES values: a fixed split at any thread count,
-** enough chunks to balance threads at any C. Sums are kept per run, then added per channel in run
-** order, so they do not depend on the thread count either. Runs shorter than SHORT_RUN would be all
-** per-run overhead: those passes go item by item instead (C*H*W values, constants expanded to one per
-** value, whole items per chunk), their sums kept per value of an item and chunk. */
-#define CHUNK_VALUES 32768
-#define SHORT_RUN 16
-
-typedef struct bn_job {
-	const tg_node *x, *dy;
-	tg_node *out;       /* the elementwise passes' result */
-	bn_coef *k;         /* [C], filled by the caller before job_run */
-	bn_rows rows;       /* short runs: k expanded by job_run */
-	double *sums;       /* the sums' slots: [N*C][2], or [nchunks][2][C*H*W] for short runs */
-	bn_dims d;
-	int64_t per, nchunks;   /* runs (or items, short runs) per chunk */
-	bool relu, short_runs;
-	bool avx512;        /* f32 with the AVX-512 kernels */
-} bn_job;
-
-/* Sets up a pass of node n over x (dy, out as its kernels need; sums: a reduction pass) with its
-** scratch: the channel constants, the short runs' rows and the slots, then `extra` doubles at *rest
-** (for the caller). False after reporting out of memory. */
-static bool job_init(bn_job *j, tg_exec *ex, const tg_node *n, const tg_node *x, const tg_node *dy, tg_node *out,
-	bool relu, bool sums, int64_t extra, double **rest)
-{
-	*j = (bn_job){x, dy, out, NULL, {0}, NULL, dims_of(x), 1, 0, relu, false, false};
-	bn_dims d = j->d;
-	int64_t w = d.C * d.HW, nrow = 0, nsum = 0;
-	j->short_runs = d.M > 0 && d.HW < SHORT_RUN;
-	if (j->short_runs) {
-		j->per = w < CHUNK_VALUES ? CHUNK_VALUES / w : 1;
-		j->nchunks = (d.N + j->per - 1) / j->per;
-		nrow = 7 * w, nsum = sums ? 2 * j->nchunks * w : 0;
-	} else if (d.M > 0) {
-		j->per = d.HW < CHUNK_VALUES ? CHUNK_VALUES / d.HW : 1;
-		j->nchunks = (d.N * d.C + j->per - 1) / j->per;
-		nsum = sums ? 2 * d.N * d.C : 0;
-	}
-#ifdef BN_X86
-	j->avx512 = avx512();
-#endif
-	size_t kb = (sizeof(bn_coef) * (size_t)d.C + 63) / 64 * 64;
-	char *p = tg_exec_scratch(ex, kb + sizeof(double) * (size_t)(nrow + nsum + extra) + 64);
-	if (!p)
-		return tg_op_fail(ex->g, n, TG_ERR_NOMEM, "out of memory for the constants and sums of %lld channels",
-			(long long)d.C), false;
-	j->k = (bn_coef *)p;
-	double *r = (double *)(p + kb);
-	if (j->short_runs)
-		j->rows = (bn_rows){r, r + w, r + 2 * w, r + 3 * w, r + 4 * w, r + 5 * w, r + 6 * w};
-	j->sums = r + nrow;
-	*rest = j->sums + nsum;
-	return true;
-}
-
-/* Runs fn over the chunks, the channel constants expanded first for short runs. */
-static void job_run(tg_exec *ex, bn_job *j, void (*fn)(void *, int64_t))
-{
-	for (int64_t i = 0; j->short_runs && i < j->d.C * j->d.HW; i++) {
-		bn_coef k = j->k[i / j->d.HW];
-		bn_rows r = j->rows;
-		r.a[i] = k.a, r.b[i] = k.b, r.mean[i] = k.mean, r.gr[i] = k.gr, r.k0[i] = k.k0, r.c1[i] = k.c1, r.K[i] = k.K;
-	}
-	tg_parallel_for(ex, j->nchunks, fn, j);
-}
-
-/* Chunk `chunk`'s runs r (items n for short runs) and their offset o in x. */
-#define FOR_RUNS(j, chunk, r, o)                                                                        \
-	for (int64_t r = (chunk) * (j)->per, e_ = r + (j)->per, o = r * (j)->d.HW;                      \
-		r < e_ && r < (j)->d.N * (j)->d.C; r++, o += (j)->d.HW)
-#define FOR_ITEMS(j, chunk, n, o)                                                                       \
-	for (int64_t n = (chunk) * (j)->per, e_ = n + (j)->per, o = n * (j)->d.C * (j)->d.HW;           \
-		n < e_ && n < (j)->d.N; n++, o += (j)->d.C * (j)->d.HW)
-
-/* The typed input and output pointers at offset o. */
-#define F32(t, o) ((float *)(t)->data + (o))
-#define F64(t, o) ((double *)(t)->data + (o))
-
-static void stat_chunk(void *arg, int64_t chunk)
-{
-	const bn_job *j = arg;
-	bool f32 = j->x->dtype == TG_F32;
-	if (j->short_runs) {
-		int64_t w = j->d.C * j->d.HW;
-		double *s0 = j->sums + 2 * chunk * w;
-		memset(s0, 0, sizeof(double) * 2 * (size_t)w);
-		FOR_ITEMS(j, chunk, n, o)
-			f32 ? stat_row_float(F32(j->x, o), w, j->rows, s0, s0 + w) : stat_row_double(F64(j->x, o), w, j->rows, s0, s0 + w);
-		return;
-	}
-	FOR_RUNS(j, chunk, r, o) {
-		double K = j->k[r % j->d.C].K, *s = j->sums + 2 * r;
-		if (f32 && j->avx512)
-			stat_run_avx512(F32(j->x, o), j->d.HW, K, s);
-		else
-			f32 ? stat_run_float(F32(j->x, o), j->d.HW, K, s) : stat_run_double(F64(j->x, o), j->d.HW, K, s);
-	}
-}
-
-static void grad_chunk(void *arg, int64_t chunk)
-{
-	const bn_job *j = arg;
-	bool f32 = j->x->dtype == TG_F32;
-	if (j->short_runs) {
-		int64_t w = j->d.C * j->d.HW;
-		double *s0 = j->sums + 2 * chunk * w;
-		memset(s0, 0, sizeof(double) * 2 * (size_t)w);
-		FOR_ITEMS(j, chunk, n, o)
-			f32 ? grad_row_float(F32(j->x, o), F32(j->dy, o), w, j->rows, j->relu, s0, s0 + w)
-			    : grad_row_double(F64(j->x, o), F64(j->dy, o), w, j->rows, j->relu, s0, s0 + w);
-		return;
-	}
-	FOR_RUNS(j, chunk, r, o) {
-		bn_coef k = j->k[r % j->d.C];
-		double *s = j->sums + 2 * r;
-		if (f32 && j->avx512)
-			grad_run_avx512(F32(j->x, o), F32(j->dy, o), j->d.HW, k, j->relu, s);
-		else if (f32)
-			grad_run_float(F32(j->x, o), F32(j->dy, o), j->d.HW, k, j->relu, s);
-		else
-			grad_run_double(F64(j->x, o), F64(j->dy, o), j->d.HW, k, j->relu, s);
-	}
-}
-
-static void norm_chunk(void *arg, int64_t chunk)
-{
-	const bn_job *j = arg;
-	bool f32 = j->x->dtype == TG_F32;
-	int64_t w = j->d.C * j->d.HW;
-	if (j->short_runs) {
-		FOR_ITEMS(j, chunk, n, o)
-			f32 ? norm_row_float(F32(j->x, o), F32(j->out, o), w, j->rows, j->relu)
-			    : norm_row_double(F64(j->x, o), F64(j->out, o), w, j->rows, j->relu);
-		return;
-	}
-	FOR_RUNS(j, chunk, r, o) {
-		bn_coef k = j->k[r % j->d.C];
-		if (f32 && j->avx512)
-			norm_run_avx512(F32(j->x, o), F32(j->out, o), j->d.HW, k, j->relu);
-		else if (f32)
-			norm_run_float(F32(j->x, o), F32(j->out, o), j->d.HW, k, j->relu);
-		else
-			norm_run_double(F64(j->x, o), F64(j->out, o), j->d.HW, k, j->relu);
-	}
-}
-
-static void dx_chunk(void *arg, int64_t chunk)
-{
-	const bn_job *j = arg;
-	bool f32 = j->x->dtype == TG_F32;
-	int64_t w = j->d.C * j->d.HW;
-	if (j->short_runs) {
-		FOR_ITEMS(j, chunk, n, o)
-			f32 ? dx_row_float(F32(j->x, o), F32(j->dy, o), F32(j->out, o), w, j->rows, j->relu)
-			    : dx_row_double(F64(j->x, o), F64(j->dy, o), F64(j->out, o), w, j->rows, j->relu);
-		return;
-	}
-	FOR_RUNS(j, chunk, r, o) {
-		bn_coef k = j->k[r % j->d.C];
-		if (f32 && j->avx512)
-			dx_run_avx512(F32(j->x, o), F32(j->dy, o), F32(j->out, o), j->d.HW, k, j->relu);
-		else if (f32)
-			dx_run_float(F32(j->x, o), F32(j->dy, o), F32(j->out, o), j->d.HW, k, j->relu);
-		else
-			dx_run_double(F64(j->x, o), F64(j->dy, o), F64(j->out, o), j->d.HW, k, j->relu);
-	}
-}
-
-/* s = channel c's two sums: its runs' sums in run order (short runs: its values' slots, chunk by
-** chunk, in value order). */
-static void channel_sums(const bn_job *j, int64_t c, double s[2])
-{
-	int64_t C = j->d.C, HW = j->d.HW, w = C * HW;
-	s[0] = s[1] = 0;
-	for (int64_t n = 0; !j->short_runs && n < j->d.N; n++)
-		s[0] += j->sums[2 * (n * C + c)], s[1] += j->sums[2 * (n * C + c) + 1];
-	for (int64_t k = 0; j->short_runs && k < j->nchunks; k++)
-		for (int64_t p = c * HW; p < (c + 1) * HW; p++)
-			s[0] += j->sums[2 * k * w + p], s[1] += j->sums[(2 * k + 1) * w + p];
 }
 
 /* ---------------------------------------------------------------- checks */
@@ -725,7 +199,7 @@ static tg_status sync_stats(tg_exec *ex, tg_node *n, const bn_job *j, double *g)
 	double M = (double)j->d.M;
 	for (int64_t c = 0; c < C; c++) {
 		double l[2], K = j->k[c].K;
-		channel_sums(j, c, l);
+		bn_channel_sums(j, c, l);
 		g[c] = M;
 		g[C + c] = l[0] + M * K;
 		g[2 * C + c] = l[1] + K * (2 * l[0] + M * K);
@@ -744,7 +218,7 @@ static tg_status sync_stats(tg_exec *ex, tg_node *n, const bn_job *j, double *g)
 static tg_status stats_forward(tg_exec *ex, tg_node *n)
 {
 	const tg_node *x = n->src[0];
-	bn_dims d = dims_of(x);
+	bn_dims d = bn_dims_of(x);
 	if (!n->attr.i[0]) {
 		for (int64_t c = 0; c < d.C; c++)
 			put_stats(n, c, at(n->src[1], c), at(n->src[2], c), (double)d.M);
@@ -752,16 +226,16 @@ static tg_status stats_forward(tg_exec *ex, tg_node *n)
 	}
 	bn_job j;
 	double *g;
-	if (!job_init(&j, ex, n, x, NULL, NULL, false, true, 3 * d.C, &g))
+	if (!bn_job_init(&j, ex, n, x, NULL, NULL, false, true, 3 * d.C, &g))
 		return TG_ERR_NOMEM;
 	for (int64_t c = 0; c < d.C; c++)
 		j.k[c] = (bn_coef){.K = at(x, c * d.HW)};
-	job_run(ex, &j, stat_chunk);
+	bn_job_run(ex, &j, bn_stat_chunk);
 	if (tg_exec_distributed(ex))
 		return sync_stats(ex, n, &j, g);
 	for (int64_t c = 0; c < d.C; c++) {
 		double s[2], mean, var;
-		channel_sums(&j, c, s);
+		bn_channel_sums(&j, c, s);
 		shifted_stats(s, j.k[c].K, (double)d.M, &mean, &var);
 		update_running(n, c, mean, var, (double)d.M);
 		put_stats(n, c, mean, var, (double)d.M);
@@ -798,7 +272,7 @@ static bool affine_job(bn_job *j, tg_exec *ex, const tg_node *n, const tg_node *
 	bool relu, bool sums, const tg_node *gamma, const tg_node *beta, const tg_node *s)
 {
 	double *unused;
-	if (!job_init(j, ex, n, x, dy, out, relu, sums, 0, &unused))
+	if (!bn_job_init(j, ex, n, x, dy, out, relu, sums, 0, &unused))
 		return false;
 	for (int64_t c = 0; c < j->d.C; c++)
 		j->k[c] = affine_coef(gamma, beta, s, c);
@@ -810,7 +284,7 @@ static tg_status bn_forward(tg_exec *ex, tg_node *n)
 	bn_job j;
 	if (!affine_job(&j, ex, n, n->src[0], NULL, n, fused_relu(n), false, n->src[1], n->src[2], n->src[3]))
 		return TG_ERR_NOMEM;
-	job_run(ex, &j, norm_chunk);
+	bn_job_run(ex, &j, bn_norm_chunk);
 	return TG_OK;
 }
 
@@ -851,16 +325,16 @@ static tg_status grad_stats_infer(tg_graph *g, tg_node *n)
 static tg_status grad_stats_forward(tg_exec *ex, tg_node *n)
 {
 	const tg_node *x = n->src[0], *s = n->src[4];
-	bn_dims d = dims_of(x);
+	bn_dims d = bn_dims_of(x);
 	double *out = tg_f64(n);
 	bn_job j;
 	if (!affine_job(&j, ex, n, x, n->src[1], NULL, n->attr.i[1] != 0, true, n->src[2], n->src[3], s))
 		return TG_ERR_NOMEM;
-	job_run(ex, &j, grad_chunk);
+	bn_job_run(ex, &j, bn_grad_chunk);
 	double *g = out + GS_K0 * d.C;   /* rows k0, k1 hold the sums to reduce first */
 	for (int64_t c = 0; c < d.C; c++) {
 		double l[2];
-		channel_sums(&j, c, l);
+		bn_channel_sums(&j, c, l);
 		out[GS_DBETA * d.C + c] = g[c] = l[0];
 		out[GS_DGAMMA * d.C + c] = l[1] * row(s, ST_RSTD)[c];
 		g[d.C + c] = l[1];
@@ -906,7 +380,7 @@ static tg_status backward_data_forward(tg_exec *ex, tg_node *n)
 		j.k[c].k0 = row(gs, GS_K0)[c];
 		j.k[c].c1 = rstd * row(gs, GS_K1)[c];
 	}
-	job_run(ex, &j, dx_chunk);
+	bn_job_run(ex, &j, bn_dx_chunk);
 	return TG_OK;
 }
 

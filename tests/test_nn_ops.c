@@ -492,7 +492,7 @@ Test(nn, batchnorm2d_running_stats_and_eval)
 /* ---------------------------------------------------------------- batch norm (+ relu) kernels */
 
 #if defined(__x86_64__)
-/* ops/batchnorm2d.c: false runs f32 batch norm on the portable kernels even where AVX-512 is there. */
+/* ops/batchnorm2d_kernels.c: false runs f32 batch norm on the portable kernels even where AVX-512 is there. */
 void batchnorm2d_set_avx512(bool on);
 #define SET_BN_AVX512(on) batchnorm2d_set_avx512(on)
 #else
