@@ -41,12 +41,14 @@ static void move_last_to(tg_graph *g, int at)
 		g->nodes[i]->id = i;
 }
 
-/* The copy of a node marked for recomputation for one op's backward: created once, after the
-** copies of its marked sources, and inserted at *at, i.e. before the backward nodes that read
-** it. clone[] is indexed by forward node id (forward ids never move). */
-static tg_node *recomputed(tg_graph *g, tg_node *x, tg_node **clone, int *at)
+/* The copy of a node marked for recomputation for the op's backward being built (its nodes start
+** at id `first`): created once, after the copies of its marked sources, and inserted at *at, i.e.
+** before the backward nodes that read it. clone[] is indexed by forward node id (forward ids never
+** move); an entry older than `first` is an earlier op's copy, not reused, so no copy stays alive
+** across the backward. */
+static tg_node *recomputed(tg_graph *g, tg_node *x, tg_node **clone, int first, int *at)
 {
-	if (clone[x->id])
+	if (clone[x->id] && clone[x->id]->id >= first)
 		return clone[x->id];
 	tg_node *stack[8] = {0};
 	tg_node **src = x->nsrc <= 8 ? stack : tg_malloc(sizeof(tg_node *) * (size_t)x->nsrc);
@@ -54,7 +56,7 @@ static tg_node *recomputed(tg_graph *g, tg_node *x, tg_node **clone, int *at)
 		return tg_graph_fail(g, TG_ERR_NOMEM, "tg_backward: out of memory"), NULL;
 	bool ok = true;
 	for (int k = 0; k < x->nsrc && ok; k++)
-		ok = (src[k] = x->src[k]->flags & TG_FLAG_RECOMPUTE ? recomputed(g, x->src[k], clone, at) : x->src[k]) != NULL;
+		ok = (src[k] = x->src[k]->flags & TG_FLAG_RECOMPUTE ? recomputed(g, x->src[k], clone, first, at) : x->src[k]) != NULL;
 	tg_node *c = ok ? tg_node_new(g, x->op, x->nsrc, src, &x->attr) : NULL;
 	if (src != stack)
 		tg_free(src, sizeof(tg_node *) * (size_t)x->nsrc);
@@ -87,9 +89,8 @@ tg_node *tg_recompute(tg_graph *g, tg_node *n)
 }
 
 /* Builds n's backward, then points the new nodes that read a marked node at its recomputed
-** copy, created just before them. Only copies that are read get created. clone[N] maps forward
-** ids to this op's copies. */
-static tg_status op_backward(tg_graph *g, tg_node *n, const bool *need, tg_node **gin, tg_node **clone, int N)
+** copy, created just before them. Only copies that are read get created. */
+static tg_status op_backward(tg_graph *g, tg_node *n, const bool *need, tg_node **gin, tg_node **clone)
 {
 	int first = g->nnodes, at = first;
 	tg_status st = n->op->backward(g, n, n->grad, need, gin);
@@ -99,7 +100,7 @@ static tg_status op_backward(tg_graph *g, tg_node *n, const bool *need, tg_node 
 			if (!(b->src[k]->flags & TG_FLAG_RECOMPUTE))
 				continue;
 			int before = at;
-			tg_node *c = recomputed(g, b->src[k], clone, &at);
+			tg_node *c = recomputed(g, b->src[k], clone, first, &at);
 			i += at - before; /* b moved up past the inserted copies */
 			if (c)
 				b->src[k] = c;
@@ -107,12 +108,6 @@ static tg_status op_backward(tg_graph *g, tg_node *n, const bool *need, tg_node 
 				st = g->status != TG_OK ? g->status : TG_ERR_INTERNAL;
 		}
 	}
-	/* copies serve this op's backward only: a later reader gets its own, so no copy stays alive
-	** across the backward (the copies inserted are the nodes [first, at)) */
-	for (int i = first; i < at; i++)
-		for (int k = 0; k < N; k++)
-			if (clone[k] == g->nodes[i])
-				clone[k] = NULL;
 	return st;
 }
 
@@ -201,7 +196,7 @@ tg_status tg_backward(tg_graph *g, tg_node *loss, tg_node *seed, int nwrt, tg_no
 		char saved_scope[sizeof g->scope];
 		memcpy(saved_scope, g->scope, sizeof saved_scope);
 		snprintf(g->scope, sizeof g->scope, "%s", n->scope ? n->scope : "");
-		st = op_backward(g, n, need, gin, clone, N);
+		st = op_backward(g, n, need, gin, clone);
 		if (st == TG_OK && g->status != TG_OK)
 			st = g->status;
 		for (int k = 0; k < n->nsrc && st == TG_OK; k++) {

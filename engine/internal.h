@@ -85,6 +85,15 @@ void tg_sgemm_strided(int64_t M, int64_t N, int64_t K, float alpha, const float 
 void tg_dgemm_strided(int64_t M, int64_t N, int64_t K, double alpha, const double *A, int64_t rsa, int64_t csa,
 	const double *B, int64_t rsb, int64_t csb, double beta, double *C, int64_t rsc, int64_t csc);
 
+/* Multi-ISA kernels: a loop marked TG_CLONES is compiled for AVX-512, AVX2 and baseline x86-64
+** and the best is picked at load time. Every clone computes the same roundings as long as nothing
+** contracts a * b + c into an FMA (GCC does not under -std=c11; clang files need FP_CONTRACT OFF). */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define TG_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define TG_CLONES
+#endif
+
 /* Thread pool used by tg_parallel_for (engine/exec.c). */
 struct tg_exec {
 	tg_graph *g;

@@ -28,12 +28,6 @@ bn_dims bn_dims_of(const tg_node *x)
 ** C that GCC vectorises (the relu select is a bit mask, which it can if-convert); sums convert a
 ** block of values to double buffers that way, then add them into 16 partial sums (4 vectors of 4
 ** doubles) combined in a fixed order. Every clone computes the same operations, so the same bits. */
-#ifdef BN_X86
-#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define CLONES
-#endif
-
 #define VL 4     /* doubles per vector */
 #define UN 4     /* vectors of partial sums per quantity */
 #define BLK 256  /* values per block of a sum (2 KiB per buffer) */
@@ -80,7 +74,7 @@ static double total(const vd *acc)
 
 #define BN_KERNELS(T)                                                                                            \
 	/* s = {sum(x - K), sum((x - K)^2)} over len values */                                                   \
-	CLONES static void stat_run_##T(const T *x, int64_t len, double K, double s[2])                          \
+	TG_CLONES static void stat_run_##T(const T *x, int64_t len, double K, double s[2])                          \
 	{                                                                                                        \
 		double eb[BLK + UN * VL];                                                                        \
 		vd a0[UN] = {{0}}, a1[UN] = {{0}};                                                               \
@@ -94,7 +88,7 @@ static double total(const vd *acc)
 		s[0] = total(a0), s[1] = total(a1);                                                              \
 	}                                                                                                        \
 	/* s = {sum(dyM), sum(dyM (x - mean))} over len values */                                                \
-	CLONES static void grad_run_##T(const T *x, const T *dy, int64_t len, bn_coef k, bool relu, double s[2]) \
+	TG_CLONES static void grad_run_##T(const T *x, const T *dy, int64_t len, bn_coef k, bool relu, double s[2]) \
 	{                                                                                                        \
 		double gb[BLK + UN * VL], eb[BLK + UN * VL];                                                     \
 		vd a0[UN] = {{0}}, a1[UN] = {{0}};                                                               \
@@ -115,7 +109,7 @@ static double total(const vd *acc)
 		s[0] = total(a0), s[1] = total(a1);                                                              \
 	}                                                                                                        \
 	/* y = pre rounded to T, or relu of it, over len values */                                               \
-	CLONES static void norm_run_##T(const T *x, T *y, int64_t len, bn_coef k, bool relu)                     \
+	TG_CLONES static void norm_run_##T(const T *x, T *y, int64_t len, bn_coef k, bool relu)                     \
 	{                                                                                                        \
 		if (relu)                                                                                        \
 			for (int64_t i = 0; i < len; i++) {                                                      \
@@ -128,7 +122,7 @@ static double total(const vd *acc)
 				y[i] = (T)((double)x[i] * k.a + k.b);                                            \
 	}                                                                                                        \
 	/* dx = gr ((dyM - k0) - (x - mean) c1) over len values */                                               \
-	CLONES static void dx_run_##T(const T *x, const T *dy, T *dx, int64_t len, bn_coef k, bool relu)         \
+	TG_CLONES static void dx_run_##T(const T *x, const T *dy, T *dx, int64_t len, bn_coef k, bool relu)         \
 	{                                                                                                        \
 		if (relu)                                                                                        \
 			for (int64_t i = 0; i < len; i++) {                                                      \
@@ -141,14 +135,14 @@ static double total(const vd *acc)
 				dx[i] = (T)(k.gr * (((double)dy[i] - k.k0) - ((double)x[i] - k.mean) * k.c1));   \
 	}                                                                                                        \
 	/* The same four over an item's n = C*H*W values with constants per value (short runs) */               \
-	CLONES static void stat_row_##T(const T *x, int64_t n, bn_rows k, double *s0, double *s1)                \
+	TG_CLONES static void stat_row_##T(const T *x, int64_t n, bn_rows k, double *s0, double *s1)                \
 	{                                                                                                        \
 		for (int64_t i = 0; i < n; i++) {                                                                \
 			double e = (double)x[i] - k.K[i];                                                        \
 			s0[i] += e, s1[i] += e * e;                                                              \
 		}                                                                                                \
 	}                                                                                                        \
-	CLONES static void grad_row_##T(const T *x, const T *dy, int64_t n, bn_rows k, bool relu, double *s0,    \
+	TG_CLONES static void grad_row_##T(const T *x, const T *dy, int64_t n, bn_rows k, bool relu, double *s0,    \
 		double *s1)                                                                                      \
 	{                                                                                                        \
 		for (int64_t i = 0; i < n; i++) {                                                                \
@@ -158,7 +152,7 @@ static double total(const vd *acc)
 			s0[i] += g, s1[i] += g * (e - k.mean[i]);                                                \
 		}                                                                                                \
 	}                                                                                                        \
-	CLONES static void norm_row_##T(const T *x, T *y, int64_t n, bn_rows k, bool relu)                       \
+	TG_CLONES static void norm_row_##T(const T *x, T *y, int64_t n, bn_rows k, bool relu)                       \
 	{                                                                                                        \
 		for (int64_t i = 0; i < n; i++) {                                                                \
 			T r = (T)((double)x[i] * k.a[i] + k.b[i]);                                               \
@@ -166,7 +160,7 @@ static double total(const vd *acc)
 			y[i] = r;                                                                                \
 		}                                                                                                \
 	}                                                                                                        \
-	CLONES static void dx_row_##T(const T *x, const T *dy, T *dx, int64_t n, bn_rows k, bool relu)           \
+	TG_CLONES static void dx_row_##T(const T *x, const T *dy, T *dx, int64_t n, bn_rows k, bool relu)           \
 	{                                                                                                        \
 		for (int64_t i = 0; i < n; i++) {                                                                \
 			double e = (double)x[i], g = (double)dy[i];                                              \

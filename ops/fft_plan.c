@@ -223,7 +223,7 @@ static inline void even_odd(const double *zk, const double *zm, double e[2], dou
 ** E, O as in even_odd and V = E + w^ky O, w^ky O = (c - i s)(o0 + i o1). The real and imaginary
 ** parts are two loops: in one, GCC 12's vectoriser fuses the alternating c o0 + s o1 / c o1 - s o0
 ** into vfmsubadd (an FMA, despite -ffp-contract=off), which changes the rounding. */
-FFT_CLONES static void unpack_interior(const double *restrict row, const double *restrict mirror, const double *restrict tw,
+TG_CLONES static void unpack_interior(const double *restrict row, const double *restrict mirror, const double *restrict tw,
 	double *restrict v, int64_t m)
 {
 	for (int64_t ky = 1; ky < m; ky++) {
@@ -254,7 +254,7 @@ void fft_packed_unpack_row(const double *z, int64_t nx, int64_t m, int64_t kx, c
 ** zy[d] = a[d] z[d] + b[d] * (i conj zp)[d], with zp the mirror row (-kx) read at the mirror bin
 ** (-ky mod m). i conj(p) = (p.im, p.re), so for ky >= 1 that double is zp[2 (m - ky) + 1 - c] =
 ** zp[2m + 1 - d]: the mirror row read backwards, a plain SIMD loop; ky = 0 pairs with itself. */
-FFT_CLONES static void filter_row(const double *restrict z, const double *restrict zp, const double *restrict a,
+TG_CLONES static void filter_row(const double *restrict z, const double *restrict zp, const double *restrict a,
 	const double *restrict b, double *restrict zy, int64_t m)
 {
 	zy[0] = a[0] * z[0] + b[0] * zp[1];

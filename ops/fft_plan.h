@@ -24,11 +24,6 @@
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
 #endif
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define FFT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define FFT_CLONES
-#endif
 
 typedef enum fft_kind {
 	FFT_C2C_FWD,  /* complex -> complex, exponent -i, unnormalised */

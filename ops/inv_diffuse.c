@@ -192,7 +192,7 @@ typedef long long v4l __attribute__((vector_size(4 * sizeof(long long))));
 ** k[i] = NaN for the exact path (bin_kernel). No sqrt, division, exp or branch.
 ** inv_f2 = 1/f^2 is NaN (all bins to the exact path) unless f is within [2^-500, 2^500]; an
 ** infinite 1/expected^2 (expected < 2^-511) decides sl = 0, right as qs > 2^31 for sq >= 2^-960. */
-FFT_CLONES static void fast_pass(const double *restrict sq, const double *restrict tab, int64_t n, double inv_f2, double zero,
+TG_CLONES static void fast_pass(const double *restrict sq, const double *restrict tab, int64_t n, double inv_f2, double zero,
 	double one, double *restrict k, double *restrict p)
 {
 	const double *lk = tab + T_LOG_K * n, *em = tab + T_EXP_NEG * n, *ep = tab + T_EXP_POS * n, *ie2 = tab + T_INV_E2 * n;
@@ -214,7 +214,7 @@ FFT_CLONES static void fast_pass(const double *restrict sq, const double *restri
 }
 
 /* |v|^2 estimates re^2 + im^2 of n interleaved bins (fast_pass) */
-FFT_CLONES static void squares(const double *restrict v, double *restrict sq, int64_t n)
+TG_CLONES static void squares(const double *restrict v, double *restrict sq, int64_t n)
 {
 	for (int64_t i = 0; i < n; i++)
 		sq[i] = v[2 * i] * v[2 * i] + v[2 * i + 1] * v[2 * i + 1];
@@ -229,7 +229,7 @@ static inline void put_full(double *a, int64_t nx, int64_t ny, int64_t kx, int64
 }
 
 /* sum u^2 over one item, in 8 lanes (a fixed order: the same bits for any thread count) */
-FFT_CLONES static double sum_squares(const double *u, int64_t n)
+TG_CLONES static double sum_squares(const double *u, int64_t n)
 {
 	v4d a0 = {0, 0, 0, 0}, a1 = {0, 0, 0, 0};
 	int64_t i = 0;
@@ -300,7 +300,7 @@ static void inv_spectrum(const inv_job *j, int64_t b, double *slot)
 /* One row of the filter coefficients (fft_packed_coef, each twice) from the kernel row K[kx] and
 ** the mirror row K[-kx] of the half spectrum: for ky >= 1 Kb = K[kx][ky + m] is the mirror of the
 ** half-spectrum bin (-kx, m - ky); for ky = 0 it is the Nyquist bin (kx, m). */
-FFT_CLONES static void coef_row(const double *restrict row, const double *restrict mirror, const double *restrict tw,
+TG_CLONES static void coef_row(const double *restrict row, const double *restrict mirror, const double *restrict tw,
 	double inv_n, double *restrict a, double *restrict b, int64_t m)
 {
 	double ca, cb;

@@ -62,17 +62,11 @@ static int64_t axes_next(const axes *a, int64_t off, int64_t *idx)
 	return off;
 }
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define CLONES
-#endif
-
 typedef double v8d __attribute__((vector_size(64)));
 typedef float v8f __attribute__((vector_size(32)));
 
 /* Case A: adds a run of L values into 16 lanes (lane = index % 16). */
-CLONES static void run_f32(const float *x, int64_t L, v8d acc[2])
+TG_CLONES static void run_f32(const float *x, int64_t L, v8d acc[2])
 {
 	int64_t i = 0;
 	for (; i + 16 <= L; i += 16) {
@@ -86,7 +80,7 @@ CLONES static void run_f32(const float *x, int64_t L, v8d acc[2])
 		acc[(i & 15) >> 3][i & 7] += x[i];
 }
 
-CLONES static void run_f64(const double *x, int64_t L, v8d acc[2])
+TG_CLONES static void run_f64(const double *x, int64_t L, v8d acc[2])
 {
 	int64_t i = 0;
 	for (; i + 16 <= L; i += 16) {
@@ -101,26 +95,34 @@ CLONES static void run_f64(const double *x, int64_t L, v8d acc[2])
 }
 
 /* Case B: acc[k] += x[k] for one row of a unit. */
-CLONES static void row_f32(const float *x, int64_t n, double *acc)
+TG_CLONES static void row_f32(const float *x, int64_t n, double *acc)
 {
 	for (int64_t k = 0; k < n; k++)
 		acc[k] += x[k];
 }
 
-CLONES static void row_f64(const double *x, int64_t n, double *acc)
+TG_CLONES static void row_f64(const double *x, int64_t n, double *acc)
 {
 	for (int64_t k = 0; k < n; k++)
 		acc[k] += x[k];
 }
 
+/* Output o = scale * its sum v. */
+static void store(const reduce_job *j, int64_t o, double v)
+{
+	if (j->dt == TG_F32)
+		((float *)j->dst)[o] = (float)(v * j->scale);
+	else
+		((double *)j->dst)[o] = v * j->scale;
+}
+
+/* Group g's sum v of output o: the output itself when there is one group, else a partial. */
 static void put(const reduce_job *j, int64_t g, int64_t o, double v)
 {
 	if (j->ngroups > 1)
 		j->partial[g * j->nout + o] = v;
-	else if (j->dt == TG_F32)
-		((float *)j->dst)[o] = (float)(v * j->scale);
 	else
-		((double *)j->dst)[o] = v * j->scale;
+		store(j, o, v);
 }
 
 static void reduce_task(void *arg, int64_t t)
@@ -168,10 +170,7 @@ static void combine_chunk(void *arg, int64_t c)
 		double s = 0;
 		for (int64_t g = 0; g < j->ngroups; g++)
 			s += j->partial[g * j->nout + o];
-		if (j->dt == TG_F32)
-			((float *)j->dst)[o] = (float)(s * j->scale);
-		else
-			((double *)j->dst)[o] = s * j->scale;
+		store(j, o, s);
 	}
 }
 

@@ -12,12 +12,6 @@
 #include "../engine/internal.h"
 #include <string.h>
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define CLONES
-#endif
-
 /* Elements of x per chunk (about 64 KiB of f32): a [64,64] plane is 4 planes per chunk, an [8,8]
 ** plane 256, so small planes do not cost one scheduling step each. Fixed: results never depend
 ** on the thread count (they would not anyway, every output is computed alone). */
@@ -45,7 +39,7 @@ PICK(double, uint64_t)
 ** dx0, dx1 the two gradient rows: each window's 4 cells get gy at the argmax and 0 elsewhere; the
 ** scan is replayed backwards (a later taker claims the gradient r first), so all 4 are selects. */
 #define ROW_KERNELS(T)                                                                                         \
-	CLONES static void pool_row_##T(const T *restrict x0, const T *restrict x1, T *restrict y, int64_t Wo) \
+	TG_CLONES static void pool_row_##T(const T *restrict x0, const T *restrict x1, T *restrict y, int64_t Wo) \
 	{                                                                                                      \
 		for (int64_t j = 0; j < Wo; j++) {                                                             \
 			T a = x0[2 * j], b = x0[2 * j + 1], c = x1[2 * j], d = x1[2 * j + 1];                  \
@@ -54,7 +48,7 @@ PICK(double, uint64_t)
 			y[j] = pick_##T(TAKES(d, m), d, m);                                                    \
 		}                                                                                              \
 	}                                                                                                      \
-	CLONES static void unpool_row_##T(const T *restrict x0, const T *restrict x1, const T *restrict gy,    \
+	TG_CLONES static void unpool_row_##T(const T *restrict x0, const T *restrict x1, const T *restrict gy,    \
 		T *restrict dx0, T *restrict dx1, int64_t Wo)                                                  \
 	{                                                                                                      \
 		for (int64_t j = 0; j < Wo; j++) {                                                             \

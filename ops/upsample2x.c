@@ -95,10 +95,8 @@ AXIS(double)
 #define HAVE_AVX512 1
 #define AVX512 __attribute__((target("avx512f")))
 #define AVX512_INLINE static inline __attribute__((target("avx512f"), always_inline))
-#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define HAVE_AVX512 0
-#define CLONES
 #endif
 
 /* Elements of the larger tensor (the output forward, gout backward) per chunk, about 64 KiB of
@@ -125,7 +123,7 @@ typedef struct up_job { tg_node *n; int64_t H, W, planes, per_chunk; bool avx512
 		T w0 = ((const T *)cw->w0)[c], w1 = ((const T *)cw->w1)[c];                                            \
 		return (x0[a] * w0 + x0[b] * w1) * h0 + (x1[a] * w0 + x1[b] * w1) * h1;                                \
 	}                                                                                                              \
-	CLONES static void up_row_##T(const T *restrict x0, const T *restrict x1, T h0, T h1, const axis *cw,          \
+	TG_CLONES static void up_row_##T(const T *restrict x0, const T *restrict x1, T h0, T h1, const axis *cw,          \
 		T *restrict y, int64_t W)                                                                              \
 	{                                                                                                              \
 		const T q1 = (T)Q1, q3 = (T)Q3;                                                                        \
@@ -143,7 +141,7 @@ typedef struct up_job { tg_node *n; int64_t H, W, planes, per_chunk; bool avx512
 		const int64_t *s = cw->src + k * TAPS_IN;                                                              \
 		return ((w[0] * g[s[0]] + w[1] * g[s[1]]) + w[2] * g[s[2]]) + w[3] * g[s[3]];                          \
 	}                                                                                                              \
-	CLONES static void down_row_##T(const T *restrict g, T hr, const axis *cw, T *restrict dr, int64_t W)          \
+	TG_CLONES static void down_row_##T(const T *restrict g, T hr, const axis *cw, T *restrict dr, int64_t W)          \
 	{                                                                                                              \
 		const T q1 = (T)Q1, q3 = (T)Q3;                                                                        \
 		dr[0] += hr * down_at_##T(g, cw, 0);                                                                   \
