@@ -12,7 +12,9 @@
 ** A chunk is a band of whole output rows of one image (CONV_ROWS_PIXELS output pixels at most, a
 ** fixed size, so results do not depend on the thread count); chunks run in parallel, each on a
 ** per-thread workspace (conv2d.h). Two kernels:
-**   f32 with AVX-512: the direct kernels of ops/conv2d_direct.c (about 2x faster than the GEMMs);
+**   f32 with AVX-512: for the forward and backward-data of 3x3 kernels on images wide enough,
+**     Winograd F(2x2, 3x3) (ops/conv2d_winograd.c; its chunks have an even number of rows);
+**     otherwise the direct kernels of ops/conv2d_direct.c (about 2x faster than the GEMMs);
 **   otherwise (f64, other CPUs): im2col + BLIS. The chunk copies its input rows into a zero-padded
 **     channels-last band [rows+KH-1][Wo+KW-1][C], builds cols [pixels][KH*KW*C] (one memcpy of
 **     KW*C values per pixel and kernel row) and does one single-threaded GEMM, y^T[pixels, O] =
@@ -115,10 +117,12 @@ static char *im2col(const conv_geom *q, const char *img, int64_t r0, int64_t nr,
 
 /* ---------------------------------------------------------------- forward (and backward-data) */
 
+enum { KERNEL_BLIS, KERNEL_DIRECT, KERNEL_WINO };
+
 typedef struct fwd_job {
 	conv_geom q;
-	bool direct;                 /* direct f32 kernels (pack) or BLIS (wr) */
-	const char *x, *wr, *bias;   /* x [N,C,H,W]; wr [O][KH][KW][C] or the direct pack; bias [O] or NULL */
+	int kind;                    /* KERNEL_BLIS (wr) or the AVX-512 kernels (their pack) */
+	const char *x, *wr, *bias;   /* x [N,C,H,W]; wr [O][KH][KW][C] or a pack; bias [O] or NULL */
 	char *y;                     /* [N,O,Ho,Wo] */
 	int nt;                      /* threads (the direct kernels prefetch chunk + nt) */
 	conv_slots s;
@@ -134,11 +138,15 @@ static void fwd_chunk(void *arg, int64_t chunk)
 	int k;
 	char *slot = conv_slot_take(&j->s, &k);
 #if CONV_DIRECT
-	if (j->direct) {
+	if (j->kind != KERNEL_BLIS) {
 		int64_t c = chunk + j->nt;
 		conv_next next = {c < q->N * q->bands ? (const float *)j->x + c / q->bands * q->C * q->H * q->W : NULL,
 			c % q->bands * q->rows};
-		conv_direct_rows(q, j->wr, (const float *)img, (float *)j->y + n * q->O * HWo, r0, nr, (float *)slot, &next);
+		if (j->kind == KERNEL_WINO)
+			conv_wino_rows(q, j->wr, (const float *)img, (float *)j->y + n * q->O * HWo, r0, nr, (float *)slot, &next);
+		else
+			conv_direct_rows(q, j->wr, (const float *)img, (float *)j->y + n * q->O * HWo, r0, nr, (float *)slot,
+				&next);
 		conv_slot_give(&j->s, k);
 		return;
 	}
@@ -188,19 +196,32 @@ static tg_status conv_run(tg_exec *ex, const tg_node *w, bool flip, const void *
 	conv_geom q)
 {
 	int nt = tg_exec_threads(ex);
-	fwd_job j = {.q = q, .direct = direct(&q), .x = x, .bias = bias, .y = y, .nt = nt};
-	size_t wbytes = conv_align64((size_t)tg_numel(w) * q.es), sb = slot_bytes(&q);
+	fwd_job j = {.kind = direct(&q) ? KERNEL_DIRECT : KERNEL_BLIS, .x = x, .bias = bias, .y = y, .nt = nt};
+	size_t wbytes = conv_align64((size_t)tg_numel(w) * q.es), sb;
 #if CONV_DIRECT
-	if (j.direct)
+	if (conv_wino_usable(&q)) { /* tiles are 2 rows high: even bands */
+		j.kind = KERNEL_WINO;
+		q.rows += q.rows & 1;
+		if (q.rows > q.Ho)
+			q.rows = q.Ho;
+		q.bands = (q.Ho + q.rows - 1) / q.rows;
+		wbytes = conv_align64(conv_wino_pack_bytes(&q));
+	} else if (j.kind == KERNEL_DIRECT)
 		wbytes = conv_align64(conv_direct_pack_bytes(&q));
+	sb = j.kind == KERNEL_WINO ? conv_wino_slot_bytes(&q) : slot_bytes(&q);
+#else
+	sb = slot_bytes(&q);
 #endif
+	j.q = q;
 	char *mem = tg_exec_scratch(ex, wbytes + conv_slots_bytes(nt, sb));
 	if (!mem)
 		return tg_graph_fail(tg_exec_graph(ex), TG_ERR_NOMEM, "conv2d: out of memory for %zu bytes of workspace",
 			wbytes + conv_slots_bytes(nt, sb));
 	j.wr = mem;
 #if CONV_DIRECT
-	if (j.direct)
+	if (j.kind == KERNEL_WINO)
+		conv_wino_pack(&q, w->data, flip, bias, mem);
+	else if (j.kind == KERNEL_DIRECT)
 		conv_direct_pack(&q, w->data, flip, bias, mem);
 	else
 #endif
@@ -237,10 +258,11 @@ static tg_status conv2d_backward_data_forward(tg_exec *ex, tg_node *n)
 
 typedef struct dw_job {
 	conv_geom q;
-	bool direct;
+	int kind;             /* KERNEL_BLIS, KERNEL_DIRECT or KERNEL_WINO */
 	const void *pack;     /* direct: tap offsets */
 	const char *x, *dy;   /* [N,C,H,W], [N,O,Ho,Wo] */
-	char *partial;        /* [N][stride]: BLIS [O][KH][KW][C] (the cols order); direct: conv_direct_dw_index */
+	char *partial;        /* [N][stride]: BLIS [O][KH][KW][C] (the cols order); direct: conv_direct_dw_index;
+			       * Winograd: [O][C][KH][KW] */
 	size_t stride;        /* elements per image, a 64-byte multiple (no line is shared by two chunks) */
 	char *dw;             /* [O][C][KH][KW] */
 	conv_slots s;
@@ -257,7 +279,12 @@ static void dw_chunk(void *arg, int64_t n)
 	int k;
 	char *slot = conv_slot_take(&j->s, &k);
 #if CONV_DIRECT
-	if (j->direct) {
+	if (j->kind == KERNEL_WINO) {
+		conv_wino_dw(q, (const float *)img, (const float *)j->dy + n * q->O * HWo, (float *)part, (float *)slot);
+		conv_slot_give(&j->s, k);
+		return;
+	}
+	if (j->kind == KERNEL_DIRECT) {
 		conv_direct_dw(q, j->pack, (const float *)img, (const float *)j->dy + n * q->O * HWo, (float *)part,
 			(float *)slot);
 		conv_slot_give(&j->s, k);
@@ -283,7 +310,9 @@ static int64_t dw_partial_index(const dw_job *j, int64_t o, int64_t k)
 {
 	const conv_geom *q = &j->q;
 #if CONV_DIRECT
-	if (j->direct)
+	if (j->kind == KERNEL_WINO)
+		return o * q->kkc + k;
+	if (j->kind == KERNEL_DIRECT)
 		return conv_direct_dw_index(q, o, k);
 #endif
 	int64_t khw = q->KH * q->KW;
@@ -327,11 +356,15 @@ static tg_status conv2d_backward_weight_forward(tg_exec *ex, tg_node *n)
 	}
 	conv_geom q = conv_geom_make(n->dtype, x->shape.d[0], C, x->shape.d[2], x->shape.d[3], O, KH, KW, pad, pad);
 	int nt = tg_exec_threads(ex);
-	dw_job j = {.q = q, .direct = direct(&q), .x = x->data, .dy = dy->data, .dw = n->data};
+	dw_job j = {.q = q, .kind = direct(&q) ? KERNEL_DIRECT : KERNEL_BLIS, .x = x->data, .dy = dy->data, .dw = n->data};
 	size_t kbytes = 0, sb = slot_bytes(&q);
 	j.stride = conv_align64((size_t)(O * q.kkc) * q.es) / q.es;
 #if CONV_DIRECT
-	if (j.direct) {
+	if (conv_wino_usable(&q)) {
+		j.kind = KERNEL_WINO;
+		sb = conv_wino_dw_slot_bytes(&q);
+		j.stride = conv_wino_dw_partial_floats(&q);
+	} else if (j.kind == KERNEL_DIRECT) {
 		kbytes = conv_align64(conv_direct_pack_bytes(&q));
 		sb = conv_direct_dw_slot_bytes(&q);
 		j.stride = conv_direct_dw_partial_floats(&q);
@@ -345,7 +378,7 @@ static tg_status conv2d_backward_weight_forward(tg_exec *ex, tg_node *n)
 	j.partial = mem;
 	j.pack = mem + pbytes;
 #if CONV_DIRECT
-	if (j.direct)
+	if (j.kind == KERNEL_DIRECT)
 		conv_direct_pack(&q, NULL, false, NULL, mem + pbytes);
 #endif
 	conv_slots_init(&j.s, mem + pbytes + kbytes, nt, sb);

@@ -96,6 +96,22 @@ int64_t conv_direct_dw_index(const conv_geom *q, int64_t o, int64_t k);
 size_t conv_direct_dw_slot_bytes(const conv_geom *q);
 void conv_direct_dw(const conv_geom *q, const void *pack, const float *img, const float *dy, float *partial,
 	float *slot);
+
+/* Winograd F(2x2, 3x3) forward / backward-data kernels (ops/conv2d_winograd.c). Usable: f32, 3x3,
+** AVX-512, and the image wide and tall enough to fill the tiles' lanes (mode 2 in tests: whatever
+** the size). A chunk's band of rows must be even unless it ends the image. */
+void conv2d_set_winograd(int mode); /* 0 off, 1 where it pays (default), 2 wherever it applies */
+bool conv_wino_usable(const conv_geom *q);
+size_t conv_wino_pack_bytes(const conv_geom *q);
+size_t conv_wino_slot_bytes(const conv_geom *q);
+void conv_wino_pack(const conv_geom *q, const float *w, bool flip, const float *bias, void *pack);
+void conv_wino_rows(const conv_geom *q, const void *pack, const float *img, float *y, int64_t r0, int64_t nr,
+	float *slot, const conv_next *next);
+/* Weight gradient of one image (img [C,H,W], dy [O,Ho,Wo]) into its partial dw [O][C][3][3]
+** (conv_wino_dw_partial_floats floats, a 64-byte multiple); slot: conv_wino_dw_slot_bytes. */
+size_t conv_wino_dw_partial_floats(const conv_geom *q);
+size_t conv_wino_dw_slot_bytes(const conv_geom *q);
+void conv_wino_dw(const conv_geom *q, const float *img, const float *dy, float *partial, float *slot);
 #else
 #define CONV_DIRECT 0
 #endif

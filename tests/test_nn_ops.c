@@ -99,20 +99,26 @@ static void check_conv(tg_dtype t, tg_shape xs, tg_shape ws, int pad, double tol
 }
 
 #if defined(__x86_64__)
-/* ops/conv2d.h: false runs f32 convolutions on the BLIS path even where AVX-512 is there. */
+/* ops/conv2d.h: false runs f32 convolutions on the BLIS path even where AVX-512 is there;
+** Winograd 0 off, 1 where it pays, 2 for every 3x3 convolution. */
 void conv2d_set_direct(bool on);
+void conv2d_set_winograd(int mode);
 #define SET_DIRECT(on) conv2d_set_direct(on)
+#define SET_WINOGRAD(mode) conv2d_set_winograd(mode)
 #else
 #define SET_DIRECT(on) (void)(on)
+#define SET_WINOGRAD(mode) (void)(mode)
 #endif
 
-/* f64 (BLIS), f32 on the direct kernels where the CPU has them, f32 on BLIS. */
+/* f64 (BLIS); f32 on the direct kernels, on Winograd (3x3 forward and backward-data, where the CPU
+** has them), on BLIS. */
 Test(nn, conv2d_matches_naive_loops)
 {
-	for (int dt = 0; dt < 3; dt++) {
-		tg_dtype t = dt ? TG_F32 : TG_F64;
-		double tol = dt ? 2e-6 : 1e-14;
-		SET_DIRECT(dt != 2);
+	for (int mode = 0; mode < 4; mode++) {
+		tg_dtype t = mode ? TG_F32 : TG_F64;
+		double tol = mode ? 2e-6 : 1e-14;
+		SET_DIRECT(mode != 3);
+		SET_WINOGRAD(mode == 2 ? 2 : 0);
 		check_conv(t, TG_SHAPE(2, 3, 7, 6), TG_SHAPE(4, 3, 3, 3), 1, tol);
 		check_conv(t, TG_SHAPE(2, 3, 7, 6), TG_SHAPE(4, 3, 3, 3), 0, tol);
 		check_conv(t, TG_SHAPE(1, 2, 5, 8), TG_SHAPE(3, 2, 2, 3), 2, tol);   /* rectangular kernel */
@@ -120,15 +126,22 @@ Test(nn, conv2d_matches_naive_loops)
 		check_conv(t, TG_SHAPE(2, 5, 6, 6), TG_SHAPE(3, 5, 1, 1), 0, tol);   /* 1x1 */
 		check_conv(t, TG_SHAPE(1, 2, 9, 9), TG_SHAPE(2, 2, 5, 5), 2, tol);
 		check_conv(t, TG_SHAPE(3, 4, 40, 37), TG_SHAPE(5, 4, 3, 3), 1, tol); /* several row bands */
+		check_conv(t, TG_SHAPE(2, 16, 33, 64), TG_SHAPE(16, 16, 3, 3), 1, tol); /* the U-Net's, odd height */
+		check_conv(t, TG_SHAPE(1, 17, 3, 1), TG_SHAPE(18, 17, 3, 3), 1, tol);   /* one column, 2 o-groups */
+		check_conv(t, TG_SHAPE(1, 3, 1, 70), TG_SHAPE(2, 3, 3, 3), 2, tol);     /* one row, 3 tile groups */
+		check_conv(t, TG_SHAPE(2, 2, 5, 3), TG_SHAPE(1, 2, 3, 3), 0, tol);      /* 3x1 output */
 	}
+	SET_DIRECT(true);
+	SET_WINOGRAD(1);
 }
 
 /* Chunks are fixed bands of rows, so any thread count gives the same bits (on either f32 path):
 ** y, dx, dw, db of x [xs] and w [ws] for 1..3 threads. */
-static void check_threads(bool direct, tg_shape xs, tg_shape ws)
+static void check_threads(bool direct, int winograd, tg_shape xs, tg_shape ws)
 {
 	float *ref[4] = {0};
 	SET_DIRECT(direct);
+	SET_WINOGRAD(winograd);
 	for (int threads = 1; threads <= 3; threads++) {
 		tg_graph *g = tg_graph_new();
 		tg_graph_set_threads(g, threads);
@@ -146,7 +159,7 @@ static void check_threads(bool direct, tg_shape xs, tg_shape ws)
 				memcpy(ref[k], t[k]->data, tg_nbytes(t[k]));
 			} else {
 				cr_expect(memcmp(ref[k], t[k]->data, tg_nbytes(t[k])) == 0, "output %d differs with %d threads (%s)", k,
-					threads, direct ? "direct" : "BLIS");
+					threads, winograd ? "Winograd" : direct ? "direct" : "BLIS");
 			}
 		}
 		tg_graph_free(g);
@@ -154,12 +167,14 @@ static void check_threads(bool direct, tg_shape xs, tg_shape ws)
 	for (int k = 0; k < 4; k++)
 		free(ref[k]);
 	SET_DIRECT(true);
+	SET_WINOGRAD(1);
 }
 
 Test(nn, conv2d_bitwise_same_for_any_thread_count)
 {
-	check_threads(true, TG_SHAPE(4, 6, 48, 40), TG_SHAPE(8, 6, 3, 3));
-	check_threads(false, TG_SHAPE(4, 6, 48, 40), TG_SHAPE(8, 6, 3, 3));
+	check_threads(true, 0, TG_SHAPE(4, 6, 48, 40), TG_SHAPE(8, 6, 3, 3));
+	check_threads(true, 2, TG_SHAPE(4, 6, 48, 40), TG_SHAPE(8, 6, 3, 3));
+	check_threads(false, 0, TG_SHAPE(4, 6, 48, 40), TG_SHAPE(8, 6, 3, 3));
 }
 
 /* Ties go to the first maximum in window order (PyTorch); odd sizes drop the last row/column. */
@@ -890,8 +905,10 @@ Test(nn, batchnorm2d_helper_op_errors)
 /* The direct f32 kernels (ops/conv2d_direct.c) read the image in place (masked loads at the
 ** borders, a zero row outside) and, for 3-wide kernels, compute the weight gradient with the
 ** output channels in the lanes (blocks of output rows, passes of up to 8 kernel rows and one or
-** two 16-channel vectors, a slow path for the border columns). These shapes reach their corners;
-** f64, f32 direct and f32 BLIS, each against the naive loops. */
+** two 16-channel vectors, a slow path for the border columns). These shapes reach their corners,
+** and Winograd's (ops/conv2d_winograd.c: one pixel, one row, one column, partial tile groups and
+** weight-gradient blocks, channels not a multiple of 4 or 16, a 1030-wide row); f64, f32 direct,
+** f32 Winograd (3x3, forced for every size) and f32 BLIS, each against the naive loops. */
 Test(nn, conv2d_odd_shapes_on_every_path)
 {
 	static const struct { int64_t x[4], w[4]; int pad; } cases[] = {
@@ -908,19 +925,22 @@ Test(nn, conv2d_odd_shapes_on_every_path)
 		{{2, 16, 8, 8}, {16, 16, 3, 3}, 1},   /* the U-Net's deepest level */
 		{{1, 32, 16, 16}, {16, 32, 3, 3}, 1}, /* its concat inputs; backward-data has 32 channels */
 	};
-	for (int dt = 0; dt < 3; dt++) {
-		SET_DIRECT(dt != 2);
+	for (int mode = 0; mode < 4; mode++) {
+		SET_DIRECT(mode != 3);
+		SET_WINOGRAD(mode == 2 ? 2 : 0);
 		for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-			check_conv(dt ? TG_F32 : TG_F64, TG_SHAPE(cases[i].x[0], cases[i].x[1], cases[i].x[2], cases[i].x[3]),
-				TG_SHAPE(cases[i].w[0], cases[i].w[1], cases[i].w[2], cases[i].w[3]), cases[i].pad, dt ? 2e-6 : 1e-14);
+			check_conv(mode ? TG_F32 : TG_F64, TG_SHAPE(cases[i].x[0], cases[i].x[1], cases[i].x[2], cases[i].x[3]),
+				TG_SHAPE(cases[i].w[0], cases[i].w[1], cases[i].w[2], cases[i].w[3]), cases[i].pad, mode ? 2e-6 : 1e-14);
 	}
 	SET_DIRECT(true);
+	SET_WINOGRAD(1);
 }
 
 /* Bits of y, dx, dw, db for 1..3 threads, with 33 output channels (two weight-gradient passes of
-** different widths) and 17 input channels, on either f32 path. */
+** different widths) and 17 input channels, on every f32 path. */
 Test(nn, conv2d_bitwise_same_for_any_thread_count_33_channels)
 {
-	for (int direct = 1; direct >= 0; direct--)
-		check_threads(direct, TG_SHAPE(3, 17, 21, 35), TG_SHAPE(33, 17, 3, 3));
+	check_threads(true, 0, TG_SHAPE(3, 17, 21, 35), TG_SHAPE(33, 17, 3, 3));
+	check_threads(true, 2, TG_SHAPE(3, 17, 21, 35), TG_SHAPE(33, 17, 3, 3));
+	check_threads(false, 0, TG_SHAPE(3, 17, 21, 35), TG_SHAPE(33, 17, 3, 3));
 }
