@@ -199,7 +199,7 @@ static tg_status conv_run(tg_exec *ex, const tg_node *w, bool flip, const void *
 	fwd_job j = {.kind = direct(&q) ? KERNEL_DIRECT : KERNEL_BLIS, .x = x, .bias = bias, .y = y, .nt = nt};
 	size_t wbytes = conv_align64((size_t)tg_numel(w) * q.es), sb;
 #if CONV_DIRECT
-	if (conv_wino_usable(&q)) { /* tiles are 2 rows high: even bands */
+	if (conv_wino_usable(&q, false)) { /* tiles are 2 rows high: even bands */
 		j.kind = KERNEL_WINO;
 		q.rows += q.rows & 1;
 		if (q.rows > q.Ho)
@@ -360,7 +360,7 @@ static tg_status conv2d_backward_weight_forward(tg_exec *ex, tg_node *n)
 	size_t kbytes = 0, sb = slot_bytes(&q);
 	j.stride = conv_align64((size_t)(O * q.kkc) * q.es) / q.es;
 #if CONV_DIRECT
-	if (conv_wino_usable(&q)) {
+	if (conv_wino_usable(&q, true)) {
 		j.kind = KERNEL_WINO;
 		sb = conv_wino_dw_slot_bytes(&q);
 		j.stride = conv_wino_dw_partial_floats(&q);

@@ -97,11 +97,12 @@ size_t conv_direct_dw_slot_bytes(const conv_geom *q);
 void conv_direct_dw(const conv_geom *q, const void *pack, const float *img, const float *dy, float *partial,
 	float *slot);
 
-/* Winograd F(2x2, 3x3) forward / backward-data kernels (ops/conv2d_winograd.c). Usable: f32, 3x3,
-** AVX-512, and the image wide and tall enough to fill the tiles' lanes (mode 2 in tests: whatever
-** the size). A chunk's band of rows must be even unless it ends the image. */
+/* Winograd F(2x2, 3x3) kernels (ops/conv2d_winograd.c). Usable: f32, 3x3, AVX-512, and the image
+** wide and tall enough to fill the tiles' lanes and pay (mode 2 in tests: whatever the size), for
+** the forward / backward-data or the weight gradient. A chunk's band of rows must be even unless
+** it ends the image. */
 void conv2d_set_winograd(int mode); /* 0 off, 1 where it pays (default), 2 wherever it applies */
-bool conv_wino_usable(const conv_geom *q);
+bool conv_wino_usable(const conv_geom *q, bool weight_grad);
 size_t conv_wino_pack_bytes(const conv_geom *q);
 size_t conv_wino_slot_bytes(const conv_geom *q);
 void conv_wino_pack(const conv_geom *q, const float *w, bool flip, const float *bias, void *pack);
