@@ -422,6 +422,10 @@ tg_node *tg_batchnorm2d(tg_graph *g, tg_node *x, tg_node *gamma, tg_node *beta,
 ** backward); the gradient is 0 where the output is 0 (PyTorch's relu gradient at 0). */
 tg_node *tg_batchnorm2d_relu(tg_graph *g, tg_node *x, tg_node *gamma, tg_node *beta,
 	tg_node *running_mean, tg_node *running_var, bool training, double momentum, double eps);
+/* tg_conv2d(g, a, w, b, pad) for a = tg_batchnorm2d_relu(...) as one node that never stores a: the
+** convolution normalises its input rows as it reads them (same values, bit for bit). a itself is
+** left unused unless something else reads it. */
+tg_node *tg_conv2d_bnrelu(tg_graph *g, tg_node *a, tg_node *w, tg_node *b, int pad);
 
 /* ---- models: U-Net (models/unet.c) */
 
@@ -444,9 +448,11 @@ typedef struct tg_unet_config {
 	bool recompute;                    /* recompute each batch norm + relu output for the backward
 	                                      (tg_recompute) instead of keeping it: one activation less
 	                                      per conv, for one more elementwise pass */
+	bool fuse;                         /* with batch norm: a batch norm + relu output read by one conv
+	                                      only is never stored (tg_conv2d_bnrelu; same values) */
 } tg_unet_config;
 /* u_net(1, 1): 4 levels of 16 filters, batch norm (training), relu, seed 0, recompute on (it
-** is faster here too: the copies are read while still in cache): 37697 parameters. */
+** is faster here too: the copies are read while still in cache), fuse on: 37697 parameters. */
 tg_unet_config tg_unet_default(void);
 /* Builds the U-Net on x [N, in, H, W] in dtype t (x is cast if needed) -> [N, out, H, W]. First
 ** creates the parameters, named as PyTorch's named_parameters() ("inc.double_conv.0.weight",
@@ -455,9 +461,11 @@ tg_unet_config tg_unet_default(void);
 ** running statistics are state nodes "<bn>.running_mean" / ".running_var". Initialisation as
 ** PyTorch's defaults: conv weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)), gamma 1,
 ** beta 0, running mean 0, running var 1. Nodes are scoped "unet/<module>" for DOT clusters.
-** The same function, built leaner: batch norm + ReLU is one tg_batchnorm2d_relu node, and each Up
-** module convolves the skip and the upsampled input with slices of its first weight and adds the
-** two, instead of concatenating them (the concatenation is never stored). */
+** The same function, built leaner: batch norm + ReLU is one tg_batchnorm2d_relu node (with
+** cfg.fuse, merged into the conv after it where that is its only reader: the second conv of each
+** DoubleConv and outc), and each Up module convolves the skip and the upsampled input with slices
+** of its first weight and adds the two, instead of concatenating them (the concatenation is never
+** stored). */
 tg_node *tg_unet(tg_graph *g, const tg_unet_config *cfg, tg_dtype t, tg_node *x);
 
 /* ---------------------------------------------------------------- optimizer and checkpoints */

@@ -16,7 +16,7 @@
 
 tg_unet_config tg_unet_default(void)
 {
-	return (tg_unet_config){1, 1, 4, {16, 16, 16, 16}, true, true, TG_ACT_RELU, 0, true};
+	return (tg_unet_config){1, 1, 4, {16, 16, 16, 16}, true, true, TG_ACT_RELU, 0, true, true};
 }
 
 typedef struct conv_p { tg_node *w, *b; } conv_p;
@@ -142,15 +142,27 @@ static tg_node *conv_parts(builder *b, int n, tg_node *const *xs, const conv_p *
 	return sum;
 }
 
+/* Whether a batch norm + relu output is a tg_batchnorm2d_relu node to fuse into the conv reading it. */
+static bool fused(const builder *b)
+{
+	return b->cfg->fuse && b->cfg->batch_norm && b->cfg->activation == TG_ACT_RELU;
+}
+
+/* conv(h, p) where h is a bn_act output read by this conv only. */
+static tg_node *conv_after_bn(builder *b, tg_node *h, const conv_p *p, int pad)
+{
+	if (fused(b))
+		return tg_conv2d_bnrelu(b->g, h, p->w, p->b, pad);
+	return tg_conv2d(b->g, b->cfg->batch_norm ? remat(b, h) : h, p->w, p->b, pad);
+}
+
 /* DoubleConv on the channel concatenation of xs[0..n) (n = 2 in the Up modules: skip, upsampled). */
 static tg_node *dconv(builder *b, int n, tg_node *const *xs, const dconv_p *p)
 {
 	/* without batch norm, an in-place activation holds the conv output itself: nothing to save */
-	bool bn = b->cfg->batch_norm;
 	tg_node *h = bn_act(b, conv_parts(b, n, xs, &p->c0), &p->b1, b->cfg->activation);
-	h = bn ? remat(b, h) : h;
-	tg_node *y = bn_act(b, tg_conv2d(b->g, h, p->c3.w, p->c3.b, 1), &p->b4, TG_ACT_RELU);
-	return bn ? remat(b, y) : y;
+	tg_node *y = bn_act(b, conv_after_bn(b, h, &p->c3, 1), &p->b4, TG_ACT_RELU);
+	return b->cfg->batch_norm ? remat(b, y) : y;
 }
 
 static bool config_ok(tg_graph *g, const tg_unet_config *c, tg_node *x)
@@ -231,7 +243,7 @@ tg_node *tg_unet(tg_graph *g, const tg_unet_config *cfg, tg_dtype t, tg_node *x)
 		tg_scope_pop(g);
 	}
 	tg_scope_push(g, "outc");
-	tg_node *out = tg_set_name(tg_conv2d(g, u, outc.w, outc.b, 0), "unet_out");
+	tg_node *out = tg_set_name(conv_after_bn(&b, u, &outc, 0), "unet_out");
 	tg_scope_pop(g);
 	tg_scope_pop(g);
 	return out;

@@ -60,7 +60,7 @@ extern const tg_op tg_op_batchnorm2d_relu;
 static bool fused_relu(const tg_node *n) { return n->op == &tg_op_batchnorm2d_relu; }
 
 /* a and b of channel c, the same for the forward and for the backward's relu mask. */
-static bn_coef affine_coef(const tg_node *gamma, const tg_node *beta, const tg_node *s, int64_t c)
+bn_coef bn_affine_coef(const tg_node *gamma, const tg_node *beta, const tg_node *s, int64_t c)
 {
 	bn_coef k = {0};
 	k.mean = row(s, ST_MEAN)[c];
@@ -247,19 +247,26 @@ const tg_op tg_op_batchnorm2d_stats = {"batchnorm2d_stats", stats_infer, stats_f
 
 /* ---------------------------------------------------------------- normalisation */
 
+tg_status bn_check_affine(tg_graph *g, const tg_node *n, const tg_node *x, const tg_node *gamma, const tg_node *beta,
+	const tg_node *s)
+{
+	const char *op = n->op->name;
+	tg_status st = check_x(g, op, x, false);
+	if (st == TG_OK)
+		st = check_vec(g, op, x, gamma, "gamma");
+	if (st == TG_OK)
+		st = check_vec(g, op, x, beta, "beta");
+	if (st == TG_OK)
+		st = check_rows(g, op, x, s, ST_ROWS, "stats");
+	return st;
+}
+
 /* batchnorm2d and batchnorm2d_relu: src x, gamma, beta, stats [3, C]. */
 static tg_status bn_infer(tg_graph *g, tg_node *n)
 {
-	const char *op = n->op->name;
 	tg_status st = check_nsrc(g, n, 4, "x, gamma, beta, stats");
 	if (st == TG_OK)
-		st = check_x(g, op, n->src[0], false);
-	if (st == TG_OK)
-		st = check_vec(g, op, n->src[0], n->src[1], "gamma");
-	if (st == TG_OK)
-		st = check_vec(g, op, n->src[0], n->src[2], "beta");
-	if (st == TG_OK)
-		st = check_rows(g, op, n->src[0], n->src[3], ST_ROWS, "stats");
+		st = bn_check_affine(g, n, n->src[0], n->src[1], n->src[2], n->src[3]);
 	if (st == TG_OK) {
 		n->shape = n->src[0]->shape;
 		n->dtype = n->src[0]->dtype;
@@ -275,7 +282,7 @@ static bool affine_job(bn_job *j, tg_exec *ex, const tg_node *n, const tg_node *
 	if (!bn_job_init(j, ex, n, x, dy, out, relu, sums, 0, &unused))
 		return false;
 	for (int64_t c = 0; c < j->d.C; c++)
-		j->k[c] = affine_coef(gamma, beta, s, c);
+		j->k[c] = bn_affine_coef(gamma, beta, s, c);
 	return true;
 }
 
@@ -393,16 +400,17 @@ static tg_node *row_node(tg_graph *g, tg_node *s, int r)
 	return tg_reshape(g, tg_slice(g, s, 0, r, r + 1), TG_SHAPE(s->shape.d[1]));
 }
 
-/* The gradient of x includes the path through the statistics, so the stats input gets none. */
-static tg_status bn_backward(tg_graph *g, tg_node *n, tg_node *gout, const bool *need, tg_node **gin)
+tg_status bn_backward_nodes(tg_graph *g, tg_node *x, tg_node *dy, tg_node *gamma, tg_node *beta, tg_node *s,
+	bool training, bool relu, const bool *need, tg_node **gin)
 {
-	tg_attrs at = n->attr;
-	at.i[1] = fused_relu(n);
-	tg_node *src[6] = {n->src[0], gout, n->src[1], n->src[2], n->src[3], NULL};
+	tg_attrs at = {0};
+	at.i[0] = training;
+	at.i[1] = relu;
+	tg_node *src[6] = {x, dy, gamma, beta, s, NULL};
 	tg_node *gs = src[5] = tg_node_new(g, &tg_op_batchnorm2d_grad_stats, 5, src, &at);
 	if (!gs)
 		return tg_graph_status(g);
-	src[0] = gout, src[1] = n->src[0];
+	src[0] = dy, src[1] = x;
 	if (need[0])
 		gin[0] = tg_node_new(g, &tg_op_batchnorm2d_backward_data, 6, src, &at);
 	if (need[1])
@@ -410,6 +418,13 @@ static tg_status bn_backward(tg_graph *g, tg_node *n, tg_node *gout, const bool 
 	if (need[2])
 		gin[2] = row_node(g, gs, GS_DBETA);
 	return TG_OK;
+}
+
+/* The gradient of x includes the path through the statistics, so the stats input gets none. */
+static tg_status bn_backward(tg_graph *g, tg_node *n, tg_node *gout, const bool *need, tg_node **gin)
+{
+	return bn_backward_nodes(g, n->src[0], gout, n->src[1], n->src[2], n->src[3], n->attr.i[0] != 0, fused_relu(n),
+		need, gin);
 }
 
 const tg_op tg_op_batchnorm2d = {"batchnorm2d", bn_infer, bn_forward, bn_backward, 0, NULL};

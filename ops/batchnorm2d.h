@@ -60,6 +60,17 @@ void bn_dx_chunk(void *arg, int64_t chunk);    /* out = gr ((dyM - k0) - (x - me
 /* s = channel c's two sums, added in a fixed order. */
 void bn_channel_sums(const bn_job *j, int64_t c, double s[2]);
 
+/* For ops fusing batchnorm2d_relu into their consumer (ops/conv2d_bnrelu.c): its input checks
+** (errors naming n's op), the constants of channel c, its values for len values of one channel (the
+** forward's very roundings: f32 or f64 x), and its backward nodes for the output gradient dy (gin:
+** x, gamma, beta, as need asks; attrs as the normalisation node's). */
+tg_status bn_check_affine(tg_graph *g, const tg_node *n, const tg_node *x, const tg_node *gamma, const tg_node *beta,
+	const tg_node *s);
+bn_coef bn_affine_coef(const tg_node *gamma, const tg_node *beta, const tg_node *s, int64_t c);
+void bn_norm_values(const void *x, void *y, int64_t len, bn_coef k, bool relu, bool f32);
+tg_status bn_backward_nodes(tg_graph *g, tg_node *x, tg_node *dy, tg_node *gamma, tg_node *beta, tg_node *s,
+	bool training, bool relu, const bool *need, tg_node **gin);
+
 /* Tests switch the AVX-512 kernels off to check the portable ones give the same bits. */
 void batchnorm2d_set_avx512(bool on);
 

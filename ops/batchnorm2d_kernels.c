@@ -452,6 +452,20 @@ void bn_norm_chunk(void *arg, int64_t chunk)
 	}
 }
 
+void bn_norm_values(const void *x, void *y, int64_t len, bn_coef k, bool relu, bool f32)
+{
+#ifdef BN_X86
+	if (f32 && avx512()) {
+		norm_run_avx512(x, y, len, k, relu);
+		return;
+	}
+#endif
+	if (f32)
+		norm_run_float(x, y, len, k, relu);
+	else
+		norm_run_double(x, y, len, k, relu);
+}
+
 void bn_dx_chunk(void *arg, int64_t chunk)
 {
 	const bn_job *j = arg;

@@ -125,8 +125,22 @@ typedef struct fwd_job {
 	const char *x, *wr, *bias;   /* x [N,C,H,W]; wr [O][KH][KW][C] or a pack; bias [O] or NULL */
 	char *y;                     /* [N,O,Ho,Wo] */
 	int nt;                      /* threads (the direct kernels prefetch chunk + nt) */
+	const conv_prologue *pro;    /* or NULL */
+	size_t kslot;                /* bytes of a slot the kernels use; a prologue's image follows */
 	conv_slots s;
 } fwd_job;
+
+/* Rows [ih0, ih0 + nrows) (those inside the image) of every channel of the image x [C,H,W], through
+** the prologue, into the same places of img. */
+static void prologue_rows(const conv_geom *q, const conv_prologue *pro, const char *x, char *img, int64_t ih0,
+	int64_t nrows)
+{
+	int64_t lo = ih0 < 0 ? 0 : ih0, hi = ih0 + nrows < q->H ? ih0 + nrows : q->H;
+	for (int64_t c = 0; c < q->C && lo < hi; c++) {
+		size_t at = (size_t)((c * q->H + lo) * q->W) * q->es;
+		pro->apply(pro->ctx, c, x + at, img + at, (hi - lo) * q->W);
+	}
+}
 
 static void fwd_chunk(void *arg, int64_t chunk)
 {
@@ -137,6 +151,10 @@ static void fwd_chunk(void *arg, int64_t chunk)
 	const char *img = j->x + (size_t)(n * q->C * q->H * q->W) * q->es;
 	int k;
 	char *slot = conv_slot_take(&j->s, &k);
+	if (j->pro) { /* the input rows the kernels read (Winograd: one more, odd last band) */
+		prologue_rows(q, j->pro, img, slot + j->kslot, r0 - q->ph, nr + q->KH);
+		img = slot + j->kslot;
+	}
 #if CONV_DIRECT
 	if (j->kind != KERNEL_BLIS) {
 		int64_t c = chunk + j->nt;
@@ -191,12 +209,13 @@ static void reorder_weights(const tg_node *w, bool flip, char *wr)
 				}
 }
 
-/* y = conv(x, w) (+ bias): x is [N,C,H,W] data; for flip, w is used as the backward-data kernel. */
+/* y = conv(x, w) (+ bias), or conv(prologue(x), w): x is [N,C,H,W] data; for flip, w is used as the
+** backward-data kernel. */
 static tg_status conv_run(tg_exec *ex, const tg_node *w, bool flip, const void *x, const void *bias, void *y,
-	conv_geom q)
+	conv_geom q, const conv_prologue *pro)
 {
 	int nt = tg_exec_threads(ex);
-	fwd_job j = {.kind = direct(&q) ? KERNEL_DIRECT : KERNEL_BLIS, .x = x, .bias = bias, .y = y, .nt = nt};
+	fwd_job j = {.kind = direct(&q) ? KERNEL_DIRECT : KERNEL_BLIS, .x = x, .bias = bias, .y = y, .nt = nt, .pro = pro};
 	size_t wbytes = conv_align64((size_t)tg_numel(w) * q.es), sb;
 #if CONV_DIRECT
 	if (conv_wino_usable(&q, false)) { /* tiles are 2 rows high: even bands */
@@ -212,6 +231,9 @@ static tg_status conv_run(tg_exec *ex, const tg_node *w, bool flip, const void *
 #else
 	sb = slot_bytes(&q);
 #endif
+	j.kslot = sb = conv_align64(sb);
+	if (pro)
+		sb += (size_t)(q.C * q.H * q.W) * q.es;
 	j.q = q;
 	char *mem = tg_exec_scratch(ex, wbytes + conv_slots_bytes(nt, sb));
 	if (!mem)
@@ -231,15 +253,19 @@ static tg_status conv_run(tg_exec *ex, const tg_node *w, bool flip, const void *
 	return TG_OK;
 }
 
+tg_status conv2d_run_forward(tg_exec *ex, const tg_node *x, const tg_node *w, const tg_node *b, int64_t pad, tg_node *y,
+	const conv_prologue *pro)
+{
+	if (tg_numel(y) == 0) /* nothing to do; an empty tensor's other dims may be huge */
+		return TG_OK;
+	conv_geom q = conv_geom_make(y->dtype, x->shape.d[0], x->shape.d[1], x->shape.d[2], x->shape.d[3], w->shape.d[0],
+		w->shape.d[2], w->shape.d[3], pad, pad);
+	return conv_run(ex, w, false, x->data, b ? b->data : NULL, y->data, q, pro);
+}
+
 static tg_status conv2d_forward(tg_exec *ex, tg_node *n)
 {
-	tg_node *x = n->src[0], *w = n->src[1];
-	int64_t pad = n->attr.i[0];
-	if (tg_numel(n) == 0) /* nothing to do; an empty tensor's other dims may be huge */
-		return TG_OK;
-	conv_geom q = conv_geom_make(n->dtype, x->shape.d[0], x->shape.d[1], x->shape.d[2], x->shape.d[3], w->shape.d[0],
-		w->shape.d[2], w->shape.d[3], pad, pad);
-	return conv_run(ex, w, false, x->data, n->nsrc > 2 ? n->src[2]->data : NULL, n->data, q);
+	return conv2d_run_forward(ex, n->src[0], n->src[1], n->nsrc > 2 ? n->src[2] : NULL, n->attr.i[0], n, NULL);
 }
 
 static tg_status conv2d_backward_data_forward(tg_exec *ex, tg_node *n)
@@ -251,7 +277,7 @@ static tg_status conv2d_backward_data_forward(tg_exec *ex, tg_node *n)
 	/* dy [N,O,Ho,Wo] convolved with the flipped kernel [C,O,KH,KW] at padding K-1-pad gives [N,C,H,W] */
 	conv_geom q = conv_geom_make(n->dtype, dy->shape.d[0], dy->shape.d[1], dy->shape.d[2], dy->shape.d[3],
 		w->shape.d[1], KH, KW, KH - 1 - pad, KW - 1 - pad);
-	return conv_run(ex, w, true, dy->data, NULL, n->data, q);
+	return conv_run(ex, w, true, dy->data, NULL, n->data, q, NULL);
 }
 
 /* ---------------------------------------------------------------- backward-weight */
@@ -265,6 +291,8 @@ typedef struct dw_job {
 			       * Winograd: [O][C][KH][KW] */
 	size_t stride;        /* elements per image, a 64-byte multiple (no line is shared by two chunks) */
 	char *dw;             /* [O][C][KH][KW] */
+	const conv_prologue *pro; /* or NULL */
+	size_t kslot;         /* bytes of a slot the kernels use; a prologue's image follows */
 	conv_slots s;
 } dw_job;
 
@@ -278,6 +306,10 @@ static void dw_chunk(void *arg, int64_t n)
 	const char *img = j->x + (size_t)(n * q->C * q->H * q->W) * q->es;
 	int k;
 	char *slot = conv_slot_take(&j->s, &k);
+	if (j->pro) {
+		prologue_rows(q, j->pro, img, slot + j->kslot, 0, q->H);
+		img = slot + j->kslot;
+	}
 #if CONV_DIRECT
 	if (j->kind == KERNEL_WINO) {
 		conv_wino_dw(q, (const float *)img, (const float *)j->dy + n * q->O * HWo, (float *)part, (float *)slot);
@@ -346,17 +378,18 @@ static void dw_sum_chunk(void *arg, int64_t o)
 	}
 }
 
-static tg_status conv2d_backward_weight_forward(tg_exec *ex, tg_node *n)
+tg_status conv2d_run_weight_grad(tg_exec *ex, const tg_node *x, const tg_node *dy, int64_t pad, tg_node *n,
+	const conv_prologue *pro)
 {
-	tg_node *x = n->src[0], *dy = n->src[1];
-	int64_t pad = n->attr.i[0], O = n->shape.d[0], C = n->shape.d[1], KH = n->shape.d[2], KW = n->shape.d[3];
+	int64_t O = n->shape.d[0], C = n->shape.d[1], KH = n->shape.d[2], KW = n->shape.d[3];
 	if (tg_numel(x) == 0 || tg_numel(dy) == 0) { /* no pixels: dw = 0 */
 		memset(n->data, 0, n->nbytes);
 		return TG_OK;
 	}
 	conv_geom q = conv_geom_make(n->dtype, x->shape.d[0], C, x->shape.d[2], x->shape.d[3], O, KH, KW, pad, pad);
 	int nt = tg_exec_threads(ex);
-	dw_job j = {.q = q, .kind = direct(&q) ? KERNEL_DIRECT : KERNEL_BLIS, .x = x->data, .dy = dy->data, .dw = n->data};
+	dw_job j = {.q = q, .kind = direct(&q) ? KERNEL_DIRECT : KERNEL_BLIS, .x = x->data, .dy = dy->data, .dw = n->data,
+		.pro = pro};
 	size_t kbytes = 0, sb = slot_bytes(&q);
 	j.stride = conv_align64((size_t)(O * q.kkc) * q.es) / q.es;
 #if CONV_DIRECT
@@ -370,11 +403,14 @@ static tg_status conv2d_backward_weight_forward(tg_exec *ex, tg_node *n)
 		j.stride = conv_direct_dw_partial_floats(&q);
 	}
 #endif
+	j.kslot = sb = conv_align64(sb);
+	if (pro)
+		sb += (size_t)(q.C * q.H * q.W) * q.es;
 	size_t pbytes = (size_t)q.N * j.stride * q.es;
 	char *mem = tg_exec_scratch(ex, pbytes + kbytes + conv_slots_bytes(nt, sb));
 	if (!mem)
-		return tg_graph_fail(tg_exec_graph(ex), TG_ERR_NOMEM, "conv2d_backward_weight: out of memory for %zu bytes of workspace",
-			pbytes + kbytes + conv_slots_bytes(nt, sb));
+		return tg_graph_fail(tg_exec_graph(ex), TG_ERR_NOMEM, "%s: out of memory for %zu bytes of workspace",
+			n->op->name, pbytes + kbytes + conv_slots_bytes(nt, sb));
 	j.partial = mem;
 	j.pack = mem + pbytes;
 #if CONV_DIRECT
@@ -385,6 +421,11 @@ static tg_status conv2d_backward_weight_forward(tg_exec *ex, tg_node *n)
 	tg_parallel_for(ex, q.N, dw_chunk, &j);
 	tg_parallel_for(ex, O, dw_sum_chunk, &j);
 	return TG_OK;
+}
+
+static tg_status conv2d_backward_weight_forward(tg_exec *ex, tg_node *n)
+{
+	return conv2d_run_weight_grad(ex, n->src[0], n->src[1], n->attr.i[0], n, NULL);
 }
 
 /* ---------------------------------------------------------------- backward-bias */
@@ -446,15 +487,18 @@ static tg_status conv2d_backward_bias_forward(tg_exec *ex, tg_node *n)
 
 /* ---------------------------------------------------------------- inference */
 
-static tg_status check_dtypes(tg_graph *g, tg_node *n)
+/* The inputs (NULLs skipped) all f32 or all f64: n gets their dtype. */
+static tg_status check_dtypes(tg_graph *g, tg_node *n, int k, const tg_node *const *in)
 {
-	for (int i = 0; i < n->nsrc; i++)
-		if (n->src[i]->dtype != n->src[0]->dtype || (n->src[i]->dtype != TG_F32 && n->src[i]->dtype != TG_F64))
+	for (int i = 0; i < k; i++)
+		if (in[i] && (in[i]->dtype != in[0]->dtype || (in[i]->dtype != TG_F32 && in[i]->dtype != TG_F64)))
 			return tg_op_fail(g, n, TG_ERR_DTYPE, "inputs must all be f32 or all f64, input %d is %s and input 0 %s", i,
-				tg_dtype_name(n->src[i]->dtype), tg_dtype_name(n->src[0]->dtype));
-	n->dtype = n->src[0]->dtype;
+				tg_dtype_name(in[i]->dtype), tg_dtype_name(in[0]->dtype));
+	n->dtype = in[0]->dtype;
 	return TG_OK;
 }
+
+static tg_status check_srcs(tg_graph *g, tg_node *n) { return check_dtypes(g, n, n->nsrc, (const tg_node *const *)n->src); }
 
 /* a + b - c for sizes and paddings (a, b, c >= 0), or -1 if a + b would overflow: dims of empty
 ** tensors may be anything up to INT64_MAX. */
@@ -462,10 +506,10 @@ static int64_t span(int64_t a, int64_t b, int64_t c) { return a > INT64_MAX - b 
 
 static bool pad_ok(int64_t pad) { return pad >= 0 && pad <= INT32_MAX; }
 
-static tg_status conv2d_infer(tg_graph *g, tg_node *n)
+tg_status conv2d_infer_shape(tg_graph *g, tg_node *n, const tg_node *xn, const tg_node *wn, const tg_node *bn,
+	int64_t pad)
 {
-	tg_shape x = n->src[0]->shape, w = n->src[1]->shape;
-	int64_t pad = n->attr.i[0];
+	tg_shape x = xn->shape, w = wn->shape;
 	if (x.ndim != 4 || w.ndim != 4)
 		return tg_op_fail(g, n, TG_ERR_SHAPE, "input %s and weight %s: expected x [N,C,H,W] and w [O,C,KH,KW]",
 			tg_sstr(x), tg_sstr(w));
@@ -478,11 +522,16 @@ static tg_status conv2d_infer(tg_graph *g, tg_node *n)
 	if (Ho < 1 || Wo < 1)
 		return tg_op_fail(g, n, TG_ERR_SHAPE, "kernel of weight %s does not fit input %s with padding %lld", tg_sstr(w),
 			tg_sstr(x), (long long)pad);
-	if (n->nsrc > 2 && !(n->src[2]->shape.ndim == 1 && n->src[2]->shape.d[0] == w.d[0]))
-		return tg_op_fail(g, n, TG_ERR_SHAPE, "bias %s does not match weight %s: expected [%lld]",
-			tg_sstr(n->src[2]->shape), tg_sstr(w), (long long)w.d[0]);
+	if (bn && !(bn->shape.ndim == 1 && bn->shape.d[0] == w.d[0]))
+		return tg_op_fail(g, n, TG_ERR_SHAPE, "bias %s does not match weight %s: expected [%lld]", tg_sstr(bn->shape),
+			tg_sstr(w), (long long)w.d[0]);
 	n->shape = TG_SHAPE(x.d[0], w.d[0], Ho, Wo);
-	return check_dtypes(g, n);
+	return check_dtypes(g, n, 3, (const tg_node *[]){xn, wn, bn});
+}
+
+static tg_status conv2d_infer(tg_graph *g, tg_node *n)
+{
+	return conv2d_infer_shape(g, n, n->src[0], n->src[1], n->nsrc > 2 ? n->src[2] : NULL, n->attr.i[0]);
 }
 
 /* dy [N,O,Ho,Wo], w [O,C,KH,KW] -> dx [N,C,Ho+KH-1-2pad, Wo+KW-1-2pad] */
@@ -497,14 +546,13 @@ static tg_status conv2d_backward_data_infer(tg_graph *g, tg_node *n)
 			"dy %s, weight %s, padding %lld: expected dy [N,O,Ho,Wo] and w [O,C,KH,KW] of a convolution",
 			tg_sstr(dy), tg_sstr(w), (long long)pad);
 	n->shape = TG_SHAPE(dy.d[0], w.d[1], H, W);
-	return check_dtypes(g, n);
+	return check_srcs(g, n);
 }
 
 /* x [N,C,H,W], dy [N,O,Ho,Wo] -> dw [O,C,H+2pad-Ho+1, W+2pad-Wo+1] */
-static tg_status conv2d_backward_weight_infer(tg_graph *g, tg_node *n)
+tg_status conv2d_weight_grad_infer_shape(tg_graph *g, tg_node *n, const tg_node *xn, const tg_node *dyn, int64_t pad)
 {
-	tg_shape x = n->src[0]->shape, dy = n->src[1]->shape;
-	int64_t pad = n->attr.i[0];
+	tg_shape x = xn->shape, dy = dyn->shape;
 	bool ok = x.ndim == 4 && dy.ndim == 4 && x.d[0] == dy.d[0] && pad_ok(pad) && dy.d[2] >= 1 && dy.d[3] >= 1;
 	int64_t KH = ok ? span(x.d[2], 2 * pad, dy.d[2] - 1) : -1, KW = ok ? span(x.d[3], 2 * pad, dy.d[3] - 1) : -1;
 	if (KH < 1 || KW < 1)
@@ -512,7 +560,12 @@ static tg_status conv2d_backward_weight_infer(tg_graph *g, tg_node *n)
 			"x %s, dy %s, padding %lld: expected x [N,C,H,W] and dy [N,O,Ho,Wo] of a convolution", tg_sstr(x),
 			tg_sstr(dy), (long long)pad);
 	n->shape = TG_SHAPE(dy.d[1], x.d[1], KH, KW);
-	return check_dtypes(g, n);
+	return check_dtypes(g, n, 2, (const tg_node *[]){xn, dyn});
+}
+
+static tg_status conv2d_backward_weight_infer(tg_graph *g, tg_node *n)
+{
+	return conv2d_weight_grad_infer_shape(g, n, n->src[0], n->src[1], n->attr.i[0]);
 }
 
 static tg_status conv2d_backward_bias_infer(tg_graph *g, tg_node *n)
@@ -521,7 +574,7 @@ static tg_status conv2d_backward_bias_infer(tg_graph *g, tg_node *n)
 	if (dy.ndim != 4)
 		return tg_op_fail(g, n, TG_ERR_SHAPE, "dy %s: expected [N,O,Ho,Wo]", tg_sstr(dy));
 	n->shape = TG_SHAPE(dy.d[1]);
-	return check_dtypes(g, n);
+	return check_srcs(g, n);
 }
 
 /* ---------------------------------------------------------------- ops */

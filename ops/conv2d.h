@@ -61,6 +61,27 @@ static inline char *conv_slot_take(conv_slots *s, int *k)
 
 static inline void conv_slot_give(conv_slots *s, int k) { atomic_store(&s->busy[k], 0); }
 
+/* ---------------------------------------------------------------- for fused ops */
+
+/* An input prologue: the convolution of prologue(x) instead of x, computed a band of rows (the
+** weight gradient: an image) at a time into the chunk's workspace, never stored whole. apply maps
+** len values of channel c. Used by ops/conv2d_bnrelu.c (batch norm + ReLU before the conv). */
+typedef struct conv_prologue {
+	void (*apply)(const void *ctx, int64_t c, const void *x, void *y, int64_t len);
+	const void *ctx;
+} conv_prologue;
+
+/* y = conv(prologue(x), w) (+ b, may be NULL) with the given padding; y has its shape and dtype. */
+tg_status conv2d_run_forward(tg_exec *ex, const tg_node *x, const tg_node *w, const tg_node *b, int64_t pad, tg_node *y,
+	const conv_prologue *pro);
+/* dw [O,C,KH,KW] of conv(prologue(x), w) for the output gradient dy. */
+tg_status conv2d_run_weight_grad(tg_exec *ex, const tg_node *x, const tg_node *dy, int64_t pad, tg_node *dw,
+	const conv_prologue *pro);
+/* The inferences of conv2d (x, w, b or NULL) and of its weight gradient (x, dy) for node n, from
+** the given inputs: shape, dtype and checks, errors naming n's op. */
+tg_status conv2d_infer_shape(tg_graph *g, tg_node *n, const tg_node *x, const tg_node *w, const tg_node *b, int64_t pad);
+tg_status conv2d_weight_grad_infer_shape(tg_graph *g, tg_node *n, const tg_node *x, const tg_node *dy, int64_t pad);
+
 /* ---------------------------------------------------------------- direct f32 kernels */
 
 /* On x86-64 with AVX-512F (checked at run time), f32 convolutions use direct kernels: about 175

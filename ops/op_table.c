@@ -17,6 +17,7 @@
 #define TG_PHYSICS_OPS(X) X(fft2) X(ifft2) X(rfft2) X(irfft2) X(diffuse) X(inv_diffuse)
 #define TG_NN_OPS(X) \
 	X(conv2d) X(conv2d_backward_data) X(conv2d_backward_weight) X(conv2d_backward_bias) \
+	X(conv2d_bnrelu) X(conv2d_bnrelu_backward_weight) \
 	X(maxpool2d) X(maxpool2d_backward) X(upsample2x) X(upsample2x_backward) \
 	X(batchnorm2d) X(batchnorm2d_relu) X(batchnorm2d_stats) X(batchnorm2d_grad_stats) \
 	X(batchnorm2d_backward_data) \

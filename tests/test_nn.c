@@ -205,49 +205,59 @@ Test(nn, unet_fuses_batchnorm_and_relu)
 	}
 }
 
-/* Recomputing the values between convolutions (cfg.recompute) gives the same bits with a
-** smaller planned arena, with and without batch norm and in eval mode. */
-Test(nn, unet_recompute_same_gradients_less_memory)
+/* Recomputing the values between convolutions (cfg.recompute), then also fusing batch norm +
+** relu into the conv that reads it (cfg.fuse), give the same bits, with and without batch norm
+** (nothing to fuse) and in eval mode. Recompute lowers the peak; fusing saves memory passes
+** (bench), not peak bytes: with recompute the activations it never stores were short-lived. */
+Test(nn, unet_recompute_and_fuse_same_gradients_less_memory)
 {
 	for (int mode = 0; mode < 3; mode++) {
-		double *grads[2] = {NULL, NULL};
+		double *grads[3] = {NULL, NULL, NULL};
 		size_t peak[2], bytes = 0;
 		int nparams = 0;
-		for (int rc = 0; rc < 2; rc++) {
+		for (int v = 0; v < 3; v++) {
 			tg_graph *g = tg_graph_new();
 			tg_unet_config cfg = tg_unet_default();
 			cfg.batch_norm = mode != 1;
 			cfg.training = mode != 2;
-			cfg.recompute = rc;
+			cfg.recompute = v >= 1;
+			cfg.fuse = v == 2;
 			tg_node *x = tg_input(g, "x", TG_F64, TG_SHAPE(2, 1, 16, 16));
 			for (int i = 0; i < 512; i++)
 				tg_f64(x)[i] = sin(0.3 * i);
 			tg_node *out = tg_unet(g, &cfg, TG_F64, x);
 			cr_assert(out, "%s", tg_graph_error(g));
+			cr_expect_eq(count_op(g, "conv2d_bnrelu"), v == 2 && mode != 1 ? 1 + 2 * (cfg.levels - 1) + 1 : 0);
 			tg_node *loss = tg_sum_all(g, tg_square(g, out));
 			cr_assert_eq(tg_backward(g, loss, NULL, 0, NULL), TG_OK, "%s", tg_graph_error(g));
 			tg_node **params = tg_graph_params(g, &nparams);
-			tg_node **targets = malloc(sizeof(tg_node *) * (size_t)(nparams + 1));
+			tg_node **targets = malloc(sizeof(tg_node *) * (size_t)(nparams + 2));
 			targets[0] = loss;
+			targets[1] = out;
 			bytes = 0;
 			for (int i = 0; i < nparams; i++)
-				targets[i + 1] = params[i]->grad, bytes += params[i]->grad->nbytes;
-			cr_assert_eq(tg_graph_compute(g, nparams + 1, targets), TG_OK, "%s", tg_graph_error(g));
-			peak[rc] = tg_graph_peak_bytes(g);
-			grads[rc] = malloc(bytes);
+				targets[i + 2] = params[i]->grad, bytes += params[i]->grad->nbytes;
+			cr_assert_eq(tg_graph_compute(g, nparams + 2, targets), TG_OK, "%s", tg_graph_error(g));
+			if (v < 2)
+				peak[v] = tg_graph_peak_bytes(g);
+			grads[v] = malloc(bytes + out->nbytes);
 			size_t at = 0;
 			for (int i = 0; i < nparams; i++) {
-				memcpy((char *)grads[rc] + at, params[i]->grad->data, params[i]->grad->nbytes);
+				memcpy((char *)grads[v] + at, params[i]->grad->data, params[i]->grad->nbytes);
 				at += params[i]->grad->nbytes;
 			}
+			memcpy((char *)grads[v] + at, out->data, out->nbytes);
+			bytes = at + out->nbytes;
 			free(targets);
 			tg_free(params, sizeof(tg_node *) * (size_t)nparams);
 			tg_graph_free(g);
 		}
-		cr_expect_eq(memcmp(grads[0], grads[1], bytes), 0, "mode %d: gradients differ with recompute", mode);
+		for (int v = 1; v < 3; v++)
+			cr_expect_eq(memcmp(grads[0], grads[v], bytes), 0, "mode %d: output or gradients differ with %s", mode,
+				v == 1 ? "recompute" : "recompute and fuse");
 		cr_expect_lt(peak[1], peak[0], "mode %d: recompute did not lower the peak (%zu vs %zu bytes)", mode, peak[1], peak[0]);
-		free(grads[0]);
-		free(grads[1]);
+		for (int v = 0; v < 3; v++)
+			free(grads[v]);
 	}
 }
 
