@@ -423,8 +423,9 @@ tg_node *tg_batchnorm2d(tg_graph *g, tg_node *x, tg_node *gamma, tg_node *beta,
 tg_node *tg_batchnorm2d_relu(tg_graph *g, tg_node *x, tg_node *gamma, tg_node *beta,
 	tg_node *running_mean, tg_node *running_var, bool training, double momentum, double eps);
 /* tg_conv2d(g, a, w, b, pad) for a = tg_batchnorm2d_relu(...) as one node that never stores a: the
-** convolution normalises its input rows as it reads them (same values, bit for bit). a itself is
-** left unused unless something else reads it. */
+** convolution normalises its input rows as it reads them (same values, bit for bit). For a conv
+** that is a's only reader: another reader of a would have its gradient go through a second
+** batch-norm backward (the same sum in other roundings, for more passes over memory). */
 tg_node *tg_conv2d_bnrelu(tg_graph *g, tg_node *a, tg_node *w, tg_node *b, int pad);
 
 /* ---- models: U-Net (models/unet.c) */
