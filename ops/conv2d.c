@@ -6,8 +6,10 @@
 **     w'[c,o,kh,kw] = w[o,c,KH-1-kh,KW-1-kw] and padding K-1-pad, so it reuses the forward kernel;
 **   conv2d_backward_weight (x, dy) -> dw [O,C,KH,KW]: per image dy_n cols_n^T (a chunk is an
 **     image, its partial 64-byte aligned), then summed over the images in order (double), in
-**     parallel over the output channels;
-**   conv2d_backward_bias (dy) -> db [O]: sum of dy over N, H, W.
+**     parallel over the output channels. With attr.i[1] it also sums the bias gradient, per image
+**     while that image's dy is in cache (one pass over dy less), into [O, C*KH*KW + 1]: the
+**     backward slices dw and db out of it;
+**   conv2d_backward_bias (dy) -> db [O]: sum of dy over N, H, W (when only the bias needs it).
 **
 ** A chunk is a band of whole output rows of one image (CONV_ROWS_PIXELS output pixels at most, a
 ** fixed size, so results do not depend on the thread count); chunks run in parallel, each on a
@@ -280,7 +282,33 @@ static tg_status conv2d_backward_data_forward(tg_exec *ex, tg_node *n)
 	return conv_run(ex, w, true, dy->data, NULL, n->data, q, NULL);
 }
 
-/* ---------------------------------------------------------------- backward-weight */
+/* ---------------------------------------------------------------- backward-weight (and bias) */
+
+/* The sum of a plane of HW values, in double with 8 partial sums combined in a fixed order
+** (vectorisable; the same for any thread count). */
+#define DB_SUM(T)                                                                                  \
+	static double plane_sum_##T(const T *v, int64_t HW)                                        \
+	{                                                                                          \
+		double a[8] = {0};                                                                 \
+		int64_t p = 0;                                                                     \
+		for (; p + 8 <= HW; p += 8)                                                        \
+			for (int k = 0; k < 8; k++)                                                \
+				a[k] += (double)v[p + k];                                          \
+		for (; p < HW; p++)                                                                \
+			a[0] += (double)v[p];                                                      \
+		return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));          \
+	}
+DB_SUM(float)
+DB_SUM(double)
+
+/* partial[o] = sum of the image's dy plane of each channel o (dy [O,HW] of one image). */
+static void bias_partial(const char *dy, int64_t O, int64_t HW, size_t es, double *partial)
+{
+	for (int64_t o = 0; o < O; o++)
+		partial[o] = es == sizeof(float) ? plane_sum_float((const float *)dy + o * HW, HW)
+						  : plane_sum_double((const double *)dy + o * HW, HW);
+}
+
 
 typedef struct dw_job {
 	conv_geom q;
@@ -290,7 +318,8 @@ typedef struct dw_job {
 	char *partial;        /* [N][stride]: BLIS [O][KH][KW][C] (the cols order); direct: conv_direct_dw_index;
 			       * Winograd: [O][C][KH][KW] */
 	size_t stride;        /* elements per image, a 64-byte multiple (no line is shared by two chunks) */
-	char *dw;             /* [O][C][KH][KW] */
+	double *bpartial;     /* [N][O]: the bias gradient's per-image sums, or NULL (no bias) */
+	char *dw;             /* [O][C][KH][KW], or with the bias [O][C*KH*KW + 1] */
 	const conv_prologue *pro; /* or NULL */
 	size_t kslot;         /* bytes of a slot the kernels use; a prologue's image follows */
 	conv_slots s;
@@ -310,6 +339,8 @@ static void dw_chunk(void *arg, int64_t n)
 		prologue_rows(q, j->pro, img, slot + j->kslot, 0, q->H);
 		img = slot + j->kslot;
 	}
+	if (j->bpartial) /* the image's dy, read now from L2 by the kernels below */
+		bias_partial(j->dy + (size_t)(n * q->O * HWo) * q->es, q->O, HWo, q->es, j->bpartial + n * q->O);
 #if CONV_DIRECT
 	if (j->kind == KERNEL_WINO) {
 		conv_wino_dw(q, (const float *)img, (const float *)j->dy + n * q->O * HWo, (float *)part, (float *)slot);
@@ -351,11 +382,22 @@ static int64_t dw_partial_index(const dw_job *j, int64_t o, int64_t k)
 	return o * q->kkc + k % khw * q->C + k / khw;
 }
 
-/* Chunk = output channel o: dw[o][k] = sum over the images in order (double), 8 taps at a time. */
+/* Chunk = output channel o: dw[o][k] = sum over the images in order (double), 8 taps at a time;
+** then the bias gradient db[o] (at dw[o][kkc]) likewise. */
 static void dw_sum_chunk(void *arg, int64_t o)
 {
 	dw_job *j = arg;
 	const conv_geom *q = &j->q;
+	int64_t ld = q->kkc + (j->bpartial != NULL); /* row of the output */
+	if (j->bpartial) {
+		double acc = 0;
+		for (int64_t n = 0; n < q->N; n++)
+			acc += j->bpartial[n * q->O + o];
+		if (q->es == sizeof(float))
+			((float *)j->dw)[o * ld + q->kkc] = (float)acc;
+		else
+			((double *)j->dw)[o * ld + q->kkc] = acc;
+	}
 	for (int64_t k0 = 0; k0 < q->kkc; k0 += 8) {
 		int64_t nk = q->kkc - k0 < 8 ? q->kkc - k0 : 8, at[8];
 		double acc[8] = {0};
@@ -372,16 +414,17 @@ static void dw_sum_chunk(void *arg, int64_t o)
 		}
 		for (int64_t t = 0; t < nk; t++)
 			if (q->es == sizeof(float))
-				((float *)j->dw)[o * q->kkc + k0 + t] = (float)acc[t];
+				((float *)j->dw)[o * ld + k0 + t] = (float)acc[t];
 			else
-				((double *)j->dw)[o * q->kkc + k0 + t] = acc[t];
+				((double *)j->dw)[o * ld + k0 + t] = acc[t];
 	}
 }
 
-tg_status conv2d_run_weight_grad(tg_exec *ex, const tg_node *x, const tg_node *dy, int64_t pad, tg_node *n,
+tg_status conv2d_run_weight_grad(tg_exec *ex, const tg_node *x, const tg_node *dy, int64_t pad, bool bias, tg_node *n,
 	const conv_prologue *pro)
 {
-	int64_t O = n->shape.d[0], C = n->shape.d[1], KH = n->shape.d[2], KW = n->shape.d[3];
+	int64_t O = dy->shape.d[1], C = x->shape.d[1];
+	int64_t KH = x->shape.d[2] + 2 * pad - dy->shape.d[2] + 1, KW = x->shape.d[3] + 2 * pad - dy->shape.d[3] + 1;
 	if (tg_numel(x) == 0 || tg_numel(dy) == 0) { /* no pixels: dw = 0 */
 		memset(n->data, 0, n->nbytes);
 		return TG_OK;
@@ -406,12 +449,14 @@ tg_status conv2d_run_weight_grad(tg_exec *ex, const tg_node *x, const tg_node *d
 	j.kslot = sb = conv_align64(sb);
 	if (pro)
 		sb += (size_t)(q.C * q.H * q.W) * q.es;
-	size_t pbytes = (size_t)q.N * j.stride * q.es;
-	char *mem = tg_exec_scratch(ex, pbytes + kbytes + conv_slots_bytes(nt, sb));
+	size_t pbytes = (size_t)q.N * j.stride * q.es, bbytes = bias ? conv_align64(sizeof(double) * (size_t)(q.N * O)) : 0;
+	char *mem = tg_exec_scratch(ex, pbytes + bbytes + kbytes + conv_slots_bytes(nt, sb));
 	if (!mem)
 		return tg_graph_fail(tg_exec_graph(ex), TG_ERR_NOMEM, "%s: out of memory for %zu bytes of workspace",
-			n->op->name, pbytes + kbytes + conv_slots_bytes(nt, sb));
+			n->op->name, pbytes + bbytes + kbytes + conv_slots_bytes(nt, sb));
 	j.partial = mem;
+	j.bpartial = bias ? (double *)(mem + pbytes) : NULL;
+	mem += bbytes;
 	j.pack = mem + pbytes;
 #if CONV_DIRECT
 	if (j.kind == KERNEL_DIRECT)
@@ -425,39 +470,20 @@ tg_status conv2d_run_weight_grad(tg_exec *ex, const tg_node *x, const tg_node *d
 
 static tg_status conv2d_backward_weight_forward(tg_exec *ex, tg_node *n)
 {
-	return conv2d_run_weight_grad(ex, n->src[0], n->src[1], n->attr.i[0], n, NULL);
+	return conv2d_run_weight_grad(ex, n->src[0], n->src[1], n->attr.i[0], n->attr.i[1] != 0, n, NULL);
 }
 
 /* ---------------------------------------------------------------- backward-bias */
 
 typedef struct db_job { const tg_node *dy; double *partial; } db_job;
 
-/* Chunk = one image: partial[n][o] = sum over the image's pixels of channel o, in double with 8
-** partial sums combined in a fixed order (vectorisable; the same for any thread count). */
-#define DB_SUM(T)                                                                                  \
-	static double plane_sum_##T(const T *v, int64_t HW)                                        \
-	{                                                                                          \
-		double a[8] = {0};                                                                 \
-		int64_t p = 0;                                                                     \
-		for (; p + 8 <= HW; p += 8)                                                        \
-			for (int k = 0; k < 8; k++)                                                \
-				a[k] += (double)v[p + k];                                          \
-		for (; p < HW; p++)                                                                \
-			a[0] += (double)v[p];                                                      \
-		return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));          \
-	}
-DB_SUM(float)
-DB_SUM(double)
-
+/* Chunk = one image: partial[n][o] = the sum of its plane o. */
 static void db_chunk(void *arg, int64_t n)
 {
 	db_job *j = arg;
 	int64_t O = j->dy->shape.d[1], HW = j->dy->shape.d[2] * j->dy->shape.d[3];
-	for (int64_t o = 0; o < O; o++) {
-		int64_t at = (n * O + o) * HW;
-		j->partial[n * O + o] = j->dy->dtype == TG_F32 ? plane_sum_float((const float *)j->dy->data + at, HW)
-							       : plane_sum_double((const double *)j->dy->data + at, HW);
-	}
+	size_t es = tg_dtype_size(j->dy->dtype);
+	bias_partial((const char *)j->dy->data + (size_t)(n * O * HW) * es, O, HW, es, j->partial + n * O);
 }
 
 static tg_status conv2d_backward_bias_forward(tg_exec *ex, tg_node *n)
@@ -549,8 +575,10 @@ static tg_status conv2d_backward_data_infer(tg_graph *g, tg_node *n)
 	return check_srcs(g, n);
 }
 
-/* x [N,C,H,W], dy [N,O,Ho,Wo] -> dw [O,C,H+2pad-Ho+1, W+2pad-Wo+1] */
-tg_status conv2d_weight_grad_infer_shape(tg_graph *g, tg_node *n, const tg_node *xn, const tg_node *dyn, int64_t pad)
+/* x [N,C,H,W], dy [N,O,Ho,Wo] -> dw [O,C,KH,KW] = [O,C,H+2pad-Ho+1, W+2pad-Wo+1], or with the
+** bias gradient [O, C*KH*KW + 1] (db in the last column). */
+tg_status conv2d_weight_grad_infer_shape(tg_graph *g, tg_node *n, const tg_node *xn, const tg_node *dyn, int64_t pad,
+	bool bias)
 {
 	tg_shape x = xn->shape, dy = dyn->shape;
 	bool ok = x.ndim == 4 && dy.ndim == 4 && x.d[0] == dy.d[0] && pad_ok(pad) && dy.d[2] >= 1 && dy.d[3] >= 1;
@@ -560,12 +588,18 @@ tg_status conv2d_weight_grad_infer_shape(tg_graph *g, tg_node *n, const tg_node 
 			"x %s, dy %s, padding %lld: expected x [N,C,H,W] and dy [N,O,Ho,Wo] of a convolution", tg_sstr(x),
 			tg_sstr(dy), (long long)pad);
 	n->shape = TG_SHAPE(dy.d[1], x.d[1], KH, KW);
+	int64_t kkc, size;
+	if (bias && (__builtin_mul_overflow(x.d[1], KH * KW, &kkc) || __builtin_mul_overflow(dy.d[1], kkc + 1, &size)))
+		return tg_op_fail(g, n, TG_ERR_SHAPE, "x %s, dy %s: the weight and bias gradients' size overflows", tg_sstr(x),
+			tg_sstr(dy));
+	if (bias)
+		n->shape = TG_SHAPE(dy.d[1], kkc + 1);
 	return check_dtypes(g, n, 2, (const tg_node *[]){xn, dyn});
 }
 
 static tg_status conv2d_backward_weight_infer(tg_graph *g, tg_node *n)
 {
-	return conv2d_weight_grad_infer_shape(g, n, n->src[0], n->src[1], n->attr.i[0]);
+	return conv2d_weight_grad_infer_shape(g, n, n->src[0], n->src[1], n->attr.i[0], n->attr.i[1] != 0);
 }
 
 static tg_status conv2d_backward_bias_infer(tg_graph *g, tg_node *n)
@@ -593,7 +627,7 @@ static double conv2d_backward_data_flops(const tg_node *n)
 
 static double conv2d_backward_weight_flops(const tg_node *n)
 {
-	return 2.0 * (double)tg_numel(n->src[1]) * (double)(n->shape.d[1] * n->shape.d[2] * n->shape.d[3]);
+	return n->shape.d[0] ? 2.0 * (double)tg_numel(n->src[1]) * (double)(tg_numel(n) / n->shape.d[0]) : 0;
 }
 
 const tg_op tg_op_conv2d_backward_data = {"conv2d_backward_data", conv2d_backward_data_infer,
@@ -603,18 +637,39 @@ const tg_op tg_op_conv2d_backward_weight = {"conv2d_backward_weight", conv2d_bac
 const tg_op tg_op_conv2d_backward_bias = {"conv2d_backward_bias", conv2d_backward_bias_infer,
 	conv2d_backward_bias_forward, NULL, TG_OP_NONDIFF, NULL};
 
+tg_status conv2d_weight_bias_grads(tg_graph *g, const tg_op *op, int nsrc, tg_node *const *src, const tg_node *w,
+	int64_t pad, bool need_w, bool need_b, tg_node **gw, tg_node **gb)
+{
+	tg_attrs at = {0};
+	at.i[0] = pad;
+	at.i[1] = need_b;
+	if (!need_w && !need_b)
+		return TG_OK;
+	if (!need_w) { /* dy is the last source */
+		*gb = tg_node_new(g, &tg_op_conv2d_backward_bias, 1, &src[nsrc - 1], NULL);
+		return tg_graph_status(g);
+	}
+	if (!need_b) {
+		*gw = tg_node_new(g, op, nsrc, src, &at);
+		return tg_graph_status(g);
+	}
+	tg_node *wb = tg_node_new(g, op, nsrc, src, &at);
+	int64_t kkc = wb ? wb->shape.d[1] - 1 : 0;
+	*gw = tg_reshape(g, tg_slice(g, wb, 1, 0, kkc), w->shape);
+	*gb = tg_reshape(g, tg_slice(g, wb, 1, kkc, kkc + 1), TG_SHAPE(w->shape.d[0]));
+	return tg_graph_status(g);
+}
+
 static tg_status conv2d_backward(tg_graph *g, tg_node *n, tg_node *gout, const bool *need, tg_node **gin)
 {
 	tg_attrs at = {0};
 	at.i[0] = n->attr.i[0];
 	/* weight and bias gradients first: x (often a recomputed copy) dies before dx is allocated */
-	if (need[1])
-		gin[1] = tg_node_new(g, &tg_op_conv2d_backward_weight, 2, (tg_node *[]){n->src[0], gout}, &at);
-	if (n->nsrc > 2 && need[2])
-		gin[2] = tg_node_new(g, &tg_op_conv2d_backward_bias, 1, &gout, NULL);
-	if (need[0])
+	tg_status st = conv2d_weight_bias_grads(g, &tg_op_conv2d_backward_weight, 2, (tg_node *[]){n->src[0], gout},
+		n->src[1], n->attr.i[0], need[1], n->nsrc > 2 && need[2], &gin[1], &gin[2]);
+	if (st == TG_OK && need[0])
 		gin[0] = tg_node_new(g, &tg_op_conv2d_backward_data, 2, (tg_node *[]){gout, n->src[1]}, &at);
-	return TG_OK;
+	return tg_graph_status(g);
 }
 
 const tg_op tg_op_conv2d = {"conv2d", conv2d_infer, conv2d_forward, conv2d_backward, 0, conv2d_flops};

@@ -74,13 +74,21 @@ typedef struct conv_prologue {
 /* y = conv(prologue(x), w) (+ b, may be NULL) with the given padding; y has its shape and dtype. */
 tg_status conv2d_run_forward(tg_exec *ex, const tg_node *x, const tg_node *w, const tg_node *b, int64_t pad, tg_node *y,
 	const conv_prologue *pro);
-/* dw [O,C,KH,KW] of conv(prologue(x), w) for the output gradient dy. */
-tg_status conv2d_run_weight_grad(tg_exec *ex, const tg_node *x, const tg_node *dy, int64_t pad, tg_node *dw,
+/* dw [O,C,KH,KW] of conv(prologue(x), w) for the output gradient dy; with bias, dw is [O,C*KH*KW+1]
+** and its last column the bias gradient (summed while each image's dy is in cache). */
+tg_status conv2d_run_weight_grad(tg_exec *ex, const tg_node *x, const tg_node *dy, int64_t pad, bool bias, tg_node *dw,
 	const conv_prologue *pro);
 /* The inferences of conv2d (x, w, b or NULL) and of its weight gradient (x, dy) for node n, from
 ** the given inputs: shape, dtype and checks, errors naming n's op. */
 tg_status conv2d_infer_shape(tg_graph *g, tg_node *n, const tg_node *x, const tg_node *w, const tg_node *b, int64_t pad);
-tg_status conv2d_weight_grad_infer_shape(tg_graph *g, tg_node *n, const tg_node *x, const tg_node *dy, int64_t pad);
+tg_status conv2d_weight_grad_infer_shape(tg_graph *g, tg_node *n, const tg_node *x, const tg_node *dy, int64_t pad,
+	bool bias);
+/* Backward nodes of the weight w and bias of a convolution, as need_w / need_b ask: one node of op
+** (conv2d_backward_weight or conv2d_bnrelu_backward_weight, sources src), with attr.i[0] = pad and,
+** when the bias gradient is needed, i[1] = 1: it writes [O, C*KH*KW + 1] and the two gradients are
+** slices of it (small copies). */
+tg_status conv2d_weight_bias_grads(tg_graph *g, const tg_op *op, int nsrc, tg_node *const *src, const tg_node *w,
+	int64_t pad, bool need_w, bool need_b, tg_node **gw, tg_node **gb);
 
 /* ---------------------------------------------------------------- direct f32 kernels */
 

@@ -8,9 +8,9 @@
 **   y = conv2d_bnrelu(z, gamma, beta, s, w [, b]); attr.i[0] padding, i[1] batch norm's training
 **     flag; s is the statistics node of the batch norm (ops/batchnorm2d.c).
 ** Backward, from dy:
-**   dw = conv2d_bnrelu_backward_weight(z, gamma, beta, s, dy): conv2d_backward_weight of the
-**     activation, computed from z the same way;
-**   db = conv2d_backward_bias(dy);
+**   dw and db = conv2d_bnrelu_backward_weight(z, gamma, beta, s, dy): conv2d_backward_weight of the
+**     activation (with the bias gradient, as conv2d's: see conv2d_weight_bias_grads), computed
+**     from z the same way;
 **   da = conv2d_backward_data(dy, w), then batch norm + ReLU's backward of da (grad_stats,
 **     backward_data) gives dz, dgamma, dbeta. As in batchnorm2d, the stats input gets no gradient:
 **     z's includes the path through the statistics.
@@ -19,7 +19,7 @@
 #include "conv2d.h"
 #include <stdlib.h>
 
-extern const tg_op tg_op_batchnorm2d_relu, tg_op_conv2d_backward_data, tg_op_conv2d_backward_bias;
+extern const tg_op tg_op_batchnorm2d_relu, tg_op_conv2d_backward_data;
 extern const tg_op tg_op_conv2d_bnrelu_backward_weight;
 
 enum { Z, GAMMA, BETA, STATS, W, B }; /* sources; the backward-weight op has dy at W */
@@ -76,13 +76,11 @@ static tg_status conv2d_bnrelu_backward(tg_graph *g, tg_node *n, tg_node *gout, 
 	tg_attrs at = {0};
 	at.i[0] = n->attr.i[0];
 	/* weight and bias gradients first, as conv2d's */
-	if (need[W])
-		gin[W] = tg_node_new(g, &tg_op_conv2d_bnrelu_backward_weight, 5,
-			(tg_node *[]){n->src[Z], n->src[GAMMA], n->src[BETA], n->src[STATS], gout}, &at);
-	if (n->nsrc > B && need[B])
-		gin[B] = tg_node_new(g, &tg_op_conv2d_backward_bias, 1, &gout, NULL);
-	if (!need[Z] && !need[GAMMA] && !need[BETA])
-		return tg_graph_status(g);
+	tg_status st = conv2d_weight_bias_grads(g, &tg_op_conv2d_bnrelu_backward_weight, 5,
+		(tg_node *[]){n->src[Z], n->src[GAMMA], n->src[BETA], n->src[STATS], gout}, n->src[W], n->attr.i[0], need[W],
+		n->nsrc > B && need[B], &gin[W], &gin[B]);
+	if (st != TG_OK || (!need[Z] && !need[GAMMA] && !need[BETA]))
+		return st;
 	tg_node *da = tg_node_new(g, &tg_op_conv2d_backward_data, 2, (tg_node *[]){gout, n->src[W]}, &at);
 	if (!da)
 		return tg_graph_status(g);
@@ -106,7 +104,8 @@ static tg_status backward_weight_infer(tg_graph *g, tg_node *n)
 	if (n->nsrc != 5)
 		return tg_op_fail(g, n, TG_ERR_ARG, "%d inputs; expected z, gamma, beta, stats, dy", n->nsrc);
 	tg_status st = bn_check_affine(g, n, n->src[Z], n->src[GAMMA], n->src[BETA], n->src[STATS]);
-	return st != TG_OK ? st : conv2d_weight_grad_infer_shape(g, n, n->src[Z], n->src[W], n->attr.i[0]);
+	return st != TG_OK ? st
+			   : conv2d_weight_grad_infer_shape(g, n, n->src[Z], n->src[W], n->attr.i[0], n->attr.i[1] != 0);
 }
 
 static tg_status backward_weight_forward(tg_exec *ex, tg_node *n)
@@ -115,14 +114,14 @@ static tg_status backward_weight_forward(tg_exec *ex, tg_node *n)
 	conv_prologue pro;
 	if (!prologue_init(ex, n, &b, &pro))
 		return TG_ERR_NOMEM;
-	tg_status st = conv2d_run_weight_grad(ex, n->src[Z], n->src[W], n->attr.i[0], n, &pro);
+	tg_status st = conv2d_run_weight_grad(ex, n->src[Z], n->src[W], n->attr.i[0], n->attr.i[1] != 0, n, &pro);
 	free(b.k);
 	return st;
 }
 
 static double backward_weight_flops(const tg_node *n)
 {
-	return 2.0 * (double)tg_numel(n->src[W]) * (double)(n->shape.d[1] * n->shape.d[2] * n->shape.d[3]);
+	return n->shape.d[0] ? 2.0 * (double)tg_numel(n->src[W]) * (double)(tg_numel(n) / n->shape.d[0]) : 0;
 }
 
 const tg_op tg_op_conv2d_bnrelu_backward_weight = {"conv2d_bnrelu_backward_weight", backward_weight_infer,
