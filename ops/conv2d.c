@@ -660,13 +660,22 @@ tg_status conv2d_weight_bias_grads(tg_graph *g, const tg_op *op, int nsrc, tg_no
 	return tg_graph_status(g);
 }
 
+extern const tg_op tg_op_batchnorm2d_relu, tg_op_conv2d_bnrelu_backward_weight;
+
 static tg_status conv2d_backward(tg_graph *g, tg_node *n, tg_node *gout, const bool *need, tg_node **gin)
 {
 	tg_attrs at = {0};
 	at.i[0] = n->attr.i[0];
-	/* weight and bias gradients first: x (often a recomputed copy) dies before dx is allocated */
-	tg_status st = conv2d_weight_bias_grads(g, &tg_op_conv2d_backward_weight, 2, (tg_node *[]){n->src[0], gout},
-		n->src[1], n->attr.i[0], need[1], n->nsrc > 2 && need[2], &gin[1], &gin[2]);
+	/* weight and bias gradients first: x (often a recomputed copy) dies before dx is allocated. For
+	** x = batchnorm2d_relu(z, gamma, beta, s) they compute x from z as they read it (the same bits,
+	** ops/conv2d_bnrelu.c): the backward needs neither x nor a recomputed copy of it. */
+	tg_node *x = n->src[0];
+	bool bn = x->op == &tg_op_batchnorm2d_relu;
+	tg_node *src[5] = {x, gout};
+	if (bn)
+		memcpy(src, (tg_node *[]){x->src[0], x->src[1], x->src[2], x->src[3], gout}, sizeof src);
+	tg_status st = conv2d_weight_bias_grads(g, bn ? &tg_op_conv2d_bnrelu_backward_weight : &tg_op_conv2d_backward_weight,
+		bn ? 5 : 2, src, n->src[1], n->attr.i[0], need[1], n->nsrc > 2 && need[2], &gin[1], &gin[2]);
 	if (st == TG_OK && need[0])
 		gin[0] = tg_node_new(g, &tg_op_conv2d_backward_data, 2, (tg_node *[]){gout, n->src[1]}, &at);
 	return tg_graph_status(g);

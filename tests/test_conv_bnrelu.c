@@ -1,8 +1,9 @@
 /*
-** test_conv_bnrelu.c: tg_conv2d_bnrelu (ops/conv2d_bnrelu.c) gives the bits of the two nodes it
-** replaces, tg_conv2d(tg_batchnorm2d_relu(...)): output, gradients of x, gamma, beta, w and b, and
-** the running statistics, on every convolution path (f64 on BLIS; f32 on the direct, Winograd
-** and BLIS kernels), for several shapes and thread counts; and its argument errors.
+** test_conv_bnrelu.c: tg_conv2d_bnrelu (ops/conv2d_bnrelu.c) gives the bits of the nodes it
+** replaces, tg_conv2d of a stored tg_batchnorm2d_relu output: output, gradients of x, gamma, beta,
+** w and b, and the running statistics, on every convolution path (f64 on BLIS; f32 on the direct,
+** Winograd and BLIS kernels), for several shapes and thread counts; conv2d's own backward on a
+** batch norm + relu input (which also computes it from x) likewise; and the argument errors.
 */
 #include <criterion/criterion.h>
 #include <stdlib.h>
@@ -34,7 +35,9 @@ static tg_node *rand_input(tg_graph *g, const char *name, tg_dtype t, tg_shape s
 enum { OUT, DX, DGAMMA, DBETA, DW, DB, RMEAN, RVAR, NRESULTS };
 
 /* Runs batch norm + relu then conv (fused or not) on inputs from fixed seeds; copies the results. */
-static void run(bool fused, tg_dtype t, tg_shape xs, tg_shape ws, int pad, bool bias, int threads, void *out[NRESULTS],
+enum { REF, FUSED, CONV_ON_BN }; /* conv2d of a stored copy of a; conv2d_bnrelu; conv2d on a itself */
+
+static void run(int how, tg_dtype t, tg_shape xs, tg_shape ws, int pad, bool bias, int threads, void *out[NRESULTS],
 	size_t bytes[NRESULTS])
 {
 	int64_t C = xs.d[1];
@@ -49,7 +52,8 @@ static void run(bool fused, tg_dtype t, tg_shape xs, tg_shape ws, int pad, bool 
 	for (int64_t c = 0; c < C; c++)
 		t == TG_F32 ? (tg_f32(rv)[c] = 1.0f) : (tg_f64(rv)[c] = 1.0);
 	tg_node *a = tg_batchnorm2d_relu(g, x, gamma, beta, rm, rv, true, 0.1, 1e-5);
-	tg_node *y = fused ? tg_conv2d_bnrelu(g, a, w, b, pad) : tg_conv2d(g, a, w, b, pad);
+	/* the reference reads a stored copy of a (conv2d's backward would otherwise recompute a from x too) */
+	tg_node *y = how == FUSED ? tg_conv2d_bnrelu(g, a, w, b, pad) : tg_conv2d(g, how == REF ? tg_copy(g, a) : a, w, b, pad);
 	cr_assert(y, "%s", tg_graph_error(g));
 	tg_node *gy = rand_input(g, "gy", t, y->shape, 6, -1, 1);
 	tg_node *wrt[5] = {x, gamma, beta, w, b};
@@ -75,16 +79,20 @@ static void check_same(tg_dtype t, tg_shape xs, tg_shape ws, int pad, bool bias,
 	static const char *what[NRESULTS] = {"y", "dx", "dgamma", "dbeta", "dw", "db", "running mean", "running var"};
 	void *ref[NRESULTS], *got[NRESULTS];
 	size_t nref[NRESULTS], ngot[NRESULTS];
-	run(false, t, xs, ws, pad, bias, threads, ref, nref);
-	run(true, t, xs, ws, pad, bias, threads, got, ngot);
 	char sx[64], sw[64];
-	for (int k = 0; k < NRESULTS; k++) {
-		cr_expect(nref[k] == ngot[k] && (!nref[k] || memcmp(ref[k], got[k], nref[k]) == 0),
-			"%s %s: x %s w %s pad %d, %d thread(s): %s differs from conv2d(batchnorm2d_relu)", tg_dtype_name(t), path,
-			tg_shape_str(xs, sx, sizeof sx), tg_shape_str(ws, sw, sizeof sw), pad, threads, what[k]);
-		free(ref[k]);
-		free(got[k]);
+	run(REF, t, xs, ws, pad, bias, threads, ref, nref);
+	for (int how = FUSED; how <= CONV_ON_BN; how++) {
+		run(how, t, xs, ws, pad, bias, threads, got, ngot);
+		for (int k = 0; k < NRESULTS; k++) {
+			cr_expect(nref[k] == ngot[k] && (!nref[k] || memcmp(ref[k], got[k], nref[k]) == 0),
+				"%s %s: x %s w %s pad %d, %d thread(s): %s of %s differs from conv2d of a stored activation",
+				tg_dtype_name(t), path, tg_shape_str(xs, sx, sizeof sx), tg_shape_str(ws, sw, sizeof sw), pad, threads,
+				what[k], how == FUSED ? "conv2d_bnrelu" : "conv2d on batchnorm2d_relu");
+			free(got[k]);
+		}
 	}
+	for (int k = 0; k < NRESULTS; k++)
+		free(ref[k]);
 }
 
 Test(conv_bnrelu, same_bits_as_batchnorm_relu_then_conv)
