@@ -9,6 +9,10 @@
 **     does 16 FMAs with broadcast weights wt[k][o]. A row with an odd number of 16-pixel vectors
 **     ends with a 1 vector x 16 channels tile. Lanes past Wo are computed and not stored. While
 **     computing, the chunk prefetches the input of the chunk its thread likely runs next.
+**     The channels past the last multiple of 8 (all of them when O < 8) take small tiles, 3 to 8
+**     pixel vectors (from any rows of the chunk) x 1 to 7 channels. A 1x1 kernel without padding
+**     and O < 8 reads the image in place (the chunk's pixels are contiguous in each plane), with
+**     no band and no prefetching: memory-bound, it would spend as long copying as computing.
 **   weight gradient (a chunk is an image), 3-wide kernels: 16 output channels in the lanes,
 **     reading the image in place (a zero row above and below it). A block of output rows has its
 **     dy transposed to dyT [pixels][Opad]; a pass takes up to 8 kernel rows (24 taps) and one
@@ -16,8 +20,9 @@
 **     with input values broadcast from memory: no horizontal sums, no masks, no loads across
 **     cache lines. Border columns (a tap outside the row) take a slow path. Partial [kkc][Opad]
 **     += the pass's sums, block after block.
-**   weight gradient, other widths: pixel lanes on the band above, a tile of 4 output channels x
-**     6 taps, its lanes summed at the end of each band into the partial [O][kkc].
+**   weight gradient, other widths: pixel lanes on the band above (in place as for the forward),
+**     a tile of 4 output channels x 6 taps (the last O % 4 channels: 1-3 x 16-8 taps), its lanes
+**     summed at the end of each band into the partial [O][kkc].
 ** Every value is computed by one fixed sequence of operations, whatever the thread count.
 */
 #include "conv2d.h"
@@ -35,8 +40,7 @@
 #else
 #define UNROLL _Pragma("GCC unroll 32")
 #endif
-#define DW_OB 4 /* weight-gradient tile: output channels x taps */
-#define DW_KB 6
+#define DW_KPAD 48 /* taps padded to a multiple of every weight-gradient tile's (16, 12, 8, 6) */
 
 static int direct_on = 1; /* tests switch the direct kernels off (conv2d_set_direct) */
 
@@ -44,17 +48,20 @@ void conv2d_set_direct(bool on) { direct_on = on; }
 
 static int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 
-/* Layout of the band and of the pack: offsets int32 [nk6], weights [kkc][Opad], bias [Opad]. */
-typedef struct layout { int64_t Wp, plane, nk6, Opad; size_t off_bytes, w_bytes; } layout;
+/* Layout of the band and of the pack: offsets int32 [nkp], weights [kkc][Opad], bias [Opad].
+** inplace: a 1x1 kernel without padding and O < 8 reads the image in place (offsets c*H*W, a
+** chunk's pixels contiguous in each plane): the band's copy costs as much as the convolution. */
+typedef struct layout { int64_t Wp, plane, nkp, Opad; size_t off_bytes, w_bytes; bool inplace; } layout;
 
 static layout layout_of(const conv_geom *q)
 {
 	layout l;
 	l.Wp = 32 * ((q->Wo + 31) / 32) + q->KW - 1;
 	l.plane = (q->rows + q->KH - 1) * l.Wp;
-	l.nk6 = round_up(q->kkc, DW_KB);
+	l.nkp = round_up(q->kkc, DW_KPAD);
 	l.Opad = round_up(q->O, 16);
-	l.off_bytes = conv_align64(sizeof(int32_t) * (size_t)l.nk6);
+	l.inplace = q->KH == 1 && q->KW == 1 && q->ph == 0 && q->pw == 0 && q->O < 8 && q->C * q->H * q->W < INT32_MAX;
+	l.off_bytes = conv_align64(sizeof(int32_t) * (size_t)l.nkp);
 	l.w_bytes = conv_align64(sizeof(float) * (size_t)(q->kkc * l.Opad));
 	return l;
 }
@@ -62,8 +69,9 @@ static layout layout_of(const conv_geom *q)
 bool conv_direct_usable(const conv_geom *q)
 {
 	__builtin_cpu_init();
+	layout l = layout_of(q);
 	return direct_on && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma") &&
-	       q->C * layout_of(q).plane < INT32_MAX; /* tap offsets are int32 */
+	       (l.inplace || q->C * l.plane < INT32_MAX); /* tap offsets are int32 */
 }
 
 size_t conv_direct_pack_bytes(const conv_geom *q)
@@ -72,16 +80,20 @@ size_t conv_direct_pack_bytes(const conv_geom *q)
 	return l.off_bytes + l.w_bytes + sizeof(float) * (size_t)l.Opad;
 }
 
-size_t conv_direct_band_bytes(const conv_geom *q) { return sizeof(float) * (size_t)(q->C * layout_of(q).plane); }
+size_t conv_direct_band_bytes(const conv_geom *q)
+{
+	layout l = layout_of(q);
+	return l.inplace ? 64 : sizeof(float) * (size_t)(q->C * l.plane);
+}
 
 void conv_direct_pack(const conv_geom *q, const float *w, bool flip, const float *bias, void *pack)
 {
 	layout l = layout_of(q);
 	int32_t *off = pack;
 	float *wt = (float *)((char *)pack + l.off_bytes), *b = (float *)((char *)pack + l.off_bytes + l.w_bytes);
-	for (int64_t k = 0; k < l.nk6; k++) { /* taps past kkc (weight-gradient padding) read the band start */
+	for (int64_t k = 0; k < l.nkp; k++) { /* taps past kkc (weight-gradient padding) read the band start */
 		int64_t c = k / (q->KH * q->KW), kh = k / q->KW % q->KH, kw = k % q->KW;
-		off[k] = k < q->kkc ? (int32_t)(c * l.plane + kh * l.Wp + kw) : 0;
+		off[k] = k >= q->kkc ? 0 : l.inplace ? (int32_t)(c * q->H * q->W) : (int32_t)(c * l.plane + kh * l.Wp + kw);
 	}
 	if (!w)
 		return;
@@ -124,9 +136,19 @@ static __mmask16 lanes(int64_t n) { return n >= 16 ? (__mmask16)0xFFFF : n > 0 ?
 
 /* ---------------------------------------------------------------- forward */
 
+/* Masked stores only where needed: on full vectors they take 1.2x the time of plain ones (Zen 5,
+** the output in DRAM). */
+DIRECT static ALWAYS_INLINE void store16(float *p, __mmask16 m, __m512 v)
+{
+	if (m == 0xFFFF)
+		_mm512_storeu_ps(p, v);
+	else
+		_mm512_mask_storeu_ps(p, m, v);
+}
+
 /* 32 pixels (x, x+16) x 8 channels; y points at channel 0 of the tile, channel stride HWo. */
 DIRECT static void tile_2x8(const float *x, const int32_t *off, int64_t nk, const float *wt, int64_t Opad,
-	const float *bias, float *y, int64_t HWo, int64_t no, __mmask16 m0, __mmask16 m1)
+	const float *bias, float *y, int64_t HWo, __mmask16 m0, __mmask16 m1)
 {
 	__m512 a0[8], a1[8];
 	UNROLL
@@ -143,11 +165,10 @@ DIRECT static void tile_2x8(const float *x, const int32_t *off, int64_t nk, cons
 		}
 	}
 	UNROLL
-	for (int o = 0; o < 8; o++) /* constant indices: the accumulators stay in registers */
-		if (o < no) {
-			_mm512_mask_storeu_ps(y + o * HWo, m0, a0[o]);
-			_mm512_mask_storeu_ps(y + o * HWo + 16, m1, a1[o]);
-		}
+	for (int o = 0; o < 8; o++) { /* constant indices: the accumulators stay in registers */
+		store16(y + o * HWo, m0, a0[o]);
+		store16(y + o * HWo + 16, m1, a1[o]);
+	}
 }
 
 /* 16 pixels x 16 channels. */
@@ -168,8 +189,56 @@ DIRECT static void tile_1x16(const float *x, const int32_t *off, int64_t nk, con
 	UNROLL
 	for (int o = 0; o < 16; o++)
 		if (o < no)
-			_mm512_mask_storeu_ps(y + o * HWo, m0, a[o]);
+			store16(y + o * HWo, m0, a[o]);
 }
+
+/* Channels past the last multiple of 8 (all of them when O < 8), where 2x8 tiles would leave most
+** FMAs unused: a tile is PV pixel vectors (anywhere in the chunk: input offsets xo, output offsets
+** yo, masks m of the lanes stored, and loaded if LM) x NO channels, the pixels in the lanes. NO,
+** PV, LM constants. Masked loads only where needed: from DRAM they take 1.3x the time. */
+DIRECT static ALWAYS_INLINE void tile_small(const float *x, const int64_t *xo, const int32_t *off, int64_t nk,
+	const float *wt, int64_t Opad, const float *bias, float *y, const int64_t *yo, const __mmask16 *m, int64_t HWo,
+	const int NO, const int PV, const bool LM)
+{
+	__m512 a[7][8];
+	UNROLL
+	for (int o = 0; o < 7; o++)
+		UNROLL
+		for (int v = 0; v < 8; v++)
+			if (o < NO && v < PV)
+				a[o][v] = _mm512_set1_ps(bias[o]);
+	for (int64_t k = 0; k < nk; k++) {
+		const float *xk = x + off[k], *wk = wt + k * Opad;
+		UNROLL
+		for (int v = 0; v < 8; v++)
+			if (v < PV) {
+				__m512 t = LM ? _mm512_maskz_loadu_ps(m[v], xk + xo[v]) : _mm512_loadu_ps(xk + xo[v]);
+				UNROLL
+				for (int o = 0; o < 7; o++)
+					if (o < NO)
+						a[o][v] = _mm512_fmadd_ps(_mm512_set1_ps(wk[o]), t, a[o][v]);
+			}
+	}
+	UNROLL
+	for (int o = 0; o < 7; o++)
+		UNROLL
+		for (int v = 0; v < 8; v++)
+			if (o < NO && v < PV)
+				store16(y + o * HWo + yo[v], m[v], a[o][v]);
+}
+
+/* Pixel vectors per small tile for NO channels: up to 24 accumulators, and at least 8 of them
+** (the FMA latency) when NO is 1. */
+static const int small_pv[8] = {0, 8, 8, 8, 6, 4, 4, 3};
+
+#define SMALL_FN(no, lm) \
+	DIRECT __attribute__((noinline)) static void tile_small_##no##_##lm(const float *x, const int64_t *xo, \
+		const int32_t *off, int64_t nk, const float *wt, int64_t Opad, const float *bias, float *y, \
+		const int64_t *yo, const __mmask16 *m, int64_t HWo) \
+	{ tile_small(x, xo, off, nk, wt, Opad, bias, y, yo, m, HWo, no, small_pv[no], lm); }
+SMALL_FN(1, 0) SMALL_FN(2, 0) SMALL_FN(3, 0) SMALL_FN(4, 0) SMALL_FN(5, 0) SMALL_FN(6, 0) SMALL_FN(7, 0)
+SMALL_FN(1, 1) SMALL_FN(2, 1) SMALL_FN(3, 1) SMALL_FN(4, 1) SMALL_FN(5, 1) SMALL_FN(6, 1) SMALL_FN(7, 1)
+#undef SMALL_FN
 
 /* The input comes from DRAM (the tensors are tens of MB): while a chunk computes, it asks for the
 ** input band of the chunk its thread likely runs next into L2, a few rows (all channels) per
@@ -196,70 +265,130 @@ void conv_direct_rows(const conv_geom *q, const void *pack, const float *img, fl
 	layout l = layout_of(q);
 	const int32_t *off = pack;
 	const float *wt = (const float *)((const char *)pack + l.off_bytes), *bias = wt + l.w_bytes / sizeof(float);
-	int64_t HWo = q->Ho * q->Wo, nv = (q->Wo + 15) / 16;
-	band_fill(q, &l, img, r0, nr, band);
-	for (int64_t r = 0; r < nr; r++) {
+	int64_t HWo = q->Ho * q->Wo, nv = (q->Wo + 15) / 16, O8 = q->O / 8 * 8, no = q->O - O8;
+	if (l.inplace) { /* the chunk's pixels, contiguous: one row of nr*Wo */
+		band = (float *)img + r0 * q->W;
+		nv = (nr * q->Wo + 15) / 16;
+	} else
+		band_fill(q, &l, img, r0, nr, band);
+	for (int64_t r = 0; r < nr && O8; r++) {
 		const float *x = band + r * l.Wp;
 		float *yr = y + (r0 + r) * q->Wo;
 		int64_t v = 0;
 		prefetch_band(q, next, r, nr);
 		for (; v + 2 <= nv; v += 2)
-			for (int64_t og = 0; og < q->O; og += 8)
+			for (int64_t og = 0; og < O8; og += 8)
 				tile_2x8(x + 16 * v, off, q->kkc, wt + og, l.Opad, bias + og, yr + og * HWo + 16 * v, HWo,
-					q->O - og < 8 ? q->O - og : 8, lanes(q->Wo - 16 * v), lanes(q->Wo - 16 * v - 16));
+					lanes(q->Wo - 16 * v), lanes(q->Wo - 16 * v - 16));
 		if (v < nv)
-			for (int64_t og = 0; og < q->O; og += 16)
+			for (int64_t og = 0; og < O8; og += 16)
 				tile_1x16(x + 16 * v, off, q->kkc, wt + og, l.Opad, bias + og, yr + og * HWo + 16 * v, HWo,
-					q->O - og < 16 ? q->O - og : 16, lanes(q->Wo - 16 * v));
+					O8 - og < 16 ? O8 - og : 16, lanes(q->Wo - 16 * v));
+	}
+	if (!no)
+		return;
+	static void (*const fn[2][8])(const float *, const int64_t *, const int32_t *, int64_t, const float *, int64_t,
+		const float *, float *, const int64_t *, const __mmask16 *, int64_t) = {
+		{NULL, tile_small_1_0, tile_small_2_0, tile_small_3_0, tile_small_4_0, tile_small_5_0, tile_small_6_0,
+			tile_small_7_0},
+		{NULL, tile_small_1_1, tile_small_2_1, tile_small_3_1, tile_small_4_1, tile_small_5_1, tile_small_6_1,
+			tile_small_7_1}};
+	int64_t rows = l.inplace ? 1 : nr, wo = l.inplace ? nr * q->Wo : q->Wo, pv = small_pv[no];
+	int64_t nt = (rows * nv + pv - 1) / pv;
+	for (int64_t t = 0; t < nt; t++) {
+		int64_t xo[8], yo[8];
+		__mmask16 m[8];
+		bool lm = false; /* in place, a vector past the chunk's pixels: its loads too are masked */
+		for (int64_t i = 0; i < pv; i++) { /* vectors past the chunk's redo its first one, unstored */
+			int64_t u = t * pv + i < rows * nv ? t * pv + i : 0, r = u / nv, v = u % nv;
+			xo[i] = r * l.Wp + 16 * v;
+			yo[i] = (r0 + r) * q->Wo + 16 * v;
+			m[i] = t * pv + i < rows * nv ? lanes(wo - 16 * v) : 0;
+			lm |= l.inplace && m[i] != 0xFFFF && m[i];
+		}
+		if (!O8 && !l.inplace) /* in place, the hardware prefetchers do better alone (-10%) */
+			prefetch_band(q, next, t, nt);
+		fn[lm][no](band, xo, off, q->kkc, wt + O8, l.Opad, bias + O8, y + O8 * HWo, yo, m, HWo);
 	}
 }
 
 /* ---------------------------------------------------------------- weight gradient, any width */
 
-/* out[o][k] = sum over the band's pixels of dy[o] * band[off[k] + pixel]. The accumulators are one
-** flat array, fully unrolled, so that GCC keeps them in registers. */
-DIRECT static void dw_tile(const float *band, const int32_t *off, const float *const *dy, int64_t nr, int64_t Wo,
-	int64_t Wp, float *out)
+/* acc[o][k] += dy[o][at..] * x[off[k]..], one pixel vector; masked loads if M. */
+DIRECT static ALWAYS_INLINE void dw_step(const float *x, const int32_t *off, const float *const *dy, int64_t at,
+	__mmask16 m, __m512 *acc, const int OB, const int KB, const bool M)
 {
-	__m512 acc[DW_OB * DW_KB];
+	__m512 d[4];
 UNROLL
-	for (int i = 0; i < DW_OB * DW_KB; i++)
-		acc[i] = _mm512_setzero_ps();
+	for (int o = 0; o < 4; o++)
+		if (o < OB)
+			d[o] = M ? _mm512_maskz_loadu_ps(m, dy[o] + at) : _mm512_loadu_ps(dy[o] + at);
+UNROLL
+	for (int k = 0; k < 24; k++)
+		if (k < KB) {
+			__m512 v = M ? _mm512_maskz_loadu_ps(m, x + off[k]) : _mm512_loadu_ps(x + off[k]);
+UNROLL
+			for (int o = 0; o < 4; o++)
+				if (o < OB)
+					acc[o * KB + k] = _mm512_fmadd_ps(d[o], v, acc[o * KB + k]);
+		}
+}
+
+/* out[o][k] = sum over the band's nr rows of Wo pixels (row stride Wp; dy's Wo) of dy[o] *
+** band[off[k] + pixel], o < OB, k < KB (constants). The accumulators are one flat array, fully
+** unrolled, so that GCC keeps them in registers. */
+DIRECT static ALWAYS_INLINE void dw_tile(const float *band, const int32_t *off, const float *const *dy, int64_t nr,
+	int64_t Wo, int64_t Wp, float *out, const int OB, const int KB)
+{
+	__m512 acc[24];
+UNROLL
+	for (int i = 0; i < 24; i++)
+		if (i < OB * KB)
+			acc[i] = _mm512_setzero_ps();
 	for (int64_t r = 0; r < nr; r++)
 		for (int64_t p = 0; p < Wo; p += 16) {
 			__mmask16 m = lanes(Wo - p);
-			__m512 d[DW_OB];
-UNROLL
-			for (int o = 0; o < DW_OB; o++)
-				d[o] = _mm512_maskz_loadu_ps(m, dy[o] + r * Wo + p);
-UNROLL
-			for (int k = 0; k < DW_KB; k++) {
-				__m512 v = _mm512_maskz_loadu_ps(m, band + off[k] + r * Wp + p);
-UNROLL
-				for (int o = 0; o < DW_OB; o++)
-					acc[o * DW_KB + k] = _mm512_fmadd_ps(d[o], v, acc[o * DW_KB + k]);
-			}
+			if (m == 0xFFFF) /* masked loads (1.3x the time from DRAM) only at the row's end */
+				dw_step(band + r * Wp + p, off, dy, r * Wo + p, m, acc, OB, KB, false);
+			else
+				dw_step(band + r * Wp + p, off, dy, r * Wo + p, m, acc, OB, KB, true);
 		}
 UNROLL
-	for (int i = 0; i < DW_OB * DW_KB; i++)
-		out[i] = _mm512_reduce_add_ps(acc[i]);
+	for (int i = 0; i < 24; i++)
+		if (i < OB * KB)
+			out[i] = _mm512_reduce_add_ps(acc[i]);
 }
 
-/* partial [O][kkc] += the band's sums (pixel lanes: kernels other than 3 wide). */
-static void dw_band(const conv_geom *q, const layout *l, const int32_t *off, const float *band, const float *dy,
-	int64_t nr, float *partial)
+/* Tiles of OB output channels x dw_kb[OB] taps: 4 x 6, and for the last O % 4 channels (all of
+** them when O < 4) as many taps as keep 16-24 accumulators, with no channel computed for nothing. */
+static const int dw_kb[5] = {0, 16, 12, 8, 6};
+
+#define DW_FN(ob) \
+	DIRECT __attribute__((noinline)) static void dw_tile_##ob(const float *band, const int32_t *off, \
+		const float *const *dy, int64_t nr, int64_t Wo, int64_t Wp, float *out) \
+	{ dw_tile(band, off, dy, nr, Wo, Wp, out, ob, dw_kb[ob]); }
+DW_FN(1) DW_FN(2) DW_FN(3) DW_FN(4)
+#undef DW_FN
+
+/* partial [O][kkc] += the band's sums (pixel lanes: kernels other than 3 wide); the band: nr rows
+** of Wo pixels, row stride Wp, at dy's pixel 0. */
+static void dw_band(const conv_geom *q, const int32_t *off, const float *band, const float *dy,
+	int64_t nr, int64_t Wo, int64_t Wp, float *partial)
 {
+	static void (*const fn[5])(const float *, const int32_t *, const float *const *, int64_t, int64_t, int64_t,
+		float *) = {NULL, dw_tile_1, dw_tile_2, dw_tile_3, dw_tile_4};
 	int64_t HWo = q->Ho * q->Wo;
-	for (int64_t og = 0; og < q->O; og += DW_OB) {
-		const float *d[DW_OB]; /* channels past O reuse channel og; their sums are dropped */
-		for (int o = 0; o < DW_OB; o++)
-			d[o] = dy + (og + o < q->O ? og + o : og) * HWo;
-		for (int64_t kg = 0; kg < l->nk6; kg += DW_KB) {
-			float out[DW_OB * DW_KB];
-			dw_tile(band, off + kg, d, nr, q->Wo, l->Wp, out);
-			for (int64_t o = 0; o < DW_OB && og + o < q->O; o++)
-				for (int64_t k = 0; k < DW_KB && kg + k < q->kkc; k++)
-					partial[(og + o) * q->kkc + kg + k] += out[o * DW_KB + k];
+	for (int64_t og = 0; og < q->O; og += 4) {
+		int ob = q->O - og < 4 ? (int)(q->O - og) : 4, kb = dw_kb[ob];
+		const float *d[4];
+		for (int o = 0; o < ob; o++)
+			d[o] = dy + (og + o) * HWo;
+		for (int64_t kg = 0; kg < q->kkc; kg += kb) { /* off is padded to nkp, a multiple of kb */
+			float out[24];
+			fn[ob](band, off + kg, d, nr, Wo, Wp, out);
+			for (int64_t o = 0; o < ob; o++)
+				for (int64_t k = 0; k < kb && kg + k < q->kkc; k++)
+					partial[(og + o) * q->kkc + kg + k] += out[o * kb + k];
 		}
 	}
 }
@@ -534,8 +663,12 @@ void conv_direct_dw(const conv_geom *q, const void *pack, const float *img, cons
 	if (!dwo(q)) {
 		for (int64_t b = 0; b < q->bands; b++) {
 			int64_t r0 = b * q->rows, nr = q->rows < q->Ho - r0 ? q->rows : q->Ho - r0;
-			band_fill(q, &l, img, r0, nr, slot);
-			dw_band(q, &l, pack, slot, dy + r0 * q->Wo, nr, partial);
+			if (l.inplace) /* the band's pixels, contiguous: one row of nr*Wo */
+				dw_band(q, pack, img + r0 * q->W, dy + r0 * q->Wo, 1, nr * q->Wo, 0, partial);
+			else {
+				band_fill(q, &l, img, r0, nr, slot);
+				dw_band(q, pack, slot, dy + r0 * q->Wo, nr, q->Wo, l.Wp, partial);
+			}
 		}
 		return;
 	}

@@ -137,7 +137,7 @@ Test(nn, conv2d_matches_naive_loops)
 
 /* Chunks are fixed bands of rows, so any thread count gives the same bits (on either f32 path):
 ** y, dx, dw, db of x [xs] and w [ws] for 1..3 threads. */
-static void check_threads(bool direct, int winograd, tg_shape xs, tg_shape ws)
+static void check_threads(bool direct, int winograd, tg_shape xs, tg_shape ws, int pad)
 {
 	float *ref[4] = {0};
 	SET_DIRECT(direct);
@@ -148,7 +148,7 @@ static void check_threads(bool direct, int winograd, tg_shape xs, tg_shape ws)
 		tg_node *x = rand_input(g, "x", TG_F32, xs, 1);
 		tg_node *w = rand_input(g, "w", TG_F32, ws, 2);
 		tg_node *b = rand_input(g, "b", TG_F32, TG_SHAPE(ws.d[0]), 3);
-		tg_node *y = tg_conv2d(g, x, w, b, 1);
+		tg_node *y = tg_conv2d(g, x, w, b, pad);
 		tg_node *gy = rand_input(g, "gy", TG_F32, y->shape, 4);
 		cr_assert_eq(tg_backward(g, y, gy, 3, (tg_node *[]){x, w, b}), TG_OK);
 		tg_node *t[4] = {y, x->grad, w->grad, b->grad};
@@ -172,9 +172,18 @@ static void check_threads(bool direct, int winograd, tg_shape xs, tg_shape ws)
 
 Test(nn, conv2d_bitwise_same_for_any_thread_count)
 {
-	check_threads(true, 0, TG_SHAPE(4, 6, 48, 40), TG_SHAPE(8, 6, 3, 3));
-	check_threads(true, 2, TG_SHAPE(4, 6, 48, 40), TG_SHAPE(8, 6, 3, 3));
-	check_threads(false, 0, TG_SHAPE(4, 6, 48, 40), TG_SHAPE(8, 6, 3, 3));
+	check_threads(true, 0, TG_SHAPE(4, 6, 48, 40), TG_SHAPE(8, 6, 3, 3), 1);
+	check_threads(true, 2, TG_SHAPE(4, 6, 48, 40), TG_SHAPE(8, 6, 3, 3), 1);
+	check_threads(false, 0, TG_SHAPE(4, 6, 48, 40), TG_SHAPE(8, 6, 3, 3), 1);
+}
+
+/* The same with fewer than 8 output channels: 1x1 without padding (the image read in place, one
+** pixel row per chunk, backward-data with 16 channels), and the band's small tiles. */
+Test(nn, conv2d_bitwise_same_for_any_thread_count_few_channels)
+{
+	check_threads(true, 0, TG_SHAPE(3, 16, 40, 33), TG_SHAPE(1, 16, 1, 1), 0);
+	check_threads(true, 0, TG_SHAPE(3, 5, 21, 35), TG_SHAPE(3, 5, 3, 3), 1);
+	check_threads(true, 0, TG_SHAPE(2, 6, 30, 45), TG_SHAPE(7, 6, 1, 1), 0);
 }
 
 /* Ties go to the first maximum in window order (PyTorch); odd sizes drop the last row/column. */
@@ -924,6 +933,17 @@ Test(nn, conv2d_odd_shapes_on_every_path)
 		{{1, 2, 11, 33}, {4, 2, 5, 5}, 2},    /* 5x5 */
 		{{2, 16, 8, 8}, {16, 16, 3, 3}, 1},   /* the U-Net's deepest level */
 		{{1, 32, 16, 16}, {16, 32, 3, 3}, 1}, /* its concat inputs; backward-data has 32 channels */
+		/* fewer than 8 output channels: small forward tiles (pixel vectors from several rows), and
+		** weight-gradient tiles of 1-3 channels x 16-8 taps */
+		{{2, 16, 64, 64}, {1, 16, 1, 1}, 0},  /* the U-Net's last layer: 1x1, read in place */
+		{{2, 5, 37, 29}, {1, 5, 1, 1}, 0},    /* in place, chunks of 1015 pixels: a partial vector */
+		{{1, 7, 33, 33}, {5, 7, 1, 1}, 0},    /* in place, 5 channels */
+		{{1, 3, 7, 20}, {2, 3, 1, 1}, 1},     /* 1x1 with padding: the band */
+		{{2, 4, 9, 40}, {3, 4, 3, 3}, 1},     /* 3x3, 3 channels */
+		{{2, 3, 12, 50}, {7, 3, 3, 3}, 0},    /* 3x3, 7 channels */
+		{{1, 2, 10, 19}, {2, 2, 5, 5}, 2},    /* 5x5, 2 channels: other widths' weight gradient */
+		{{1, 3, 6, 18}, {5, 3, 3, 1}, 1},     /* 3x1, 5 channels: weight-gradient tiles of 4 and 1 */
+		{{1, 6, 5, 21}, {12, 6, 1, 1}, 0},    /* 12 channels: 2x8 tiles, then a small one of 4 */
 	};
 	for (int mode = 0; mode < 4; mode++) {
 		SET_DIRECT(mode != 3);
@@ -940,7 +960,7 @@ Test(nn, conv2d_odd_shapes_on_every_path)
 ** different widths) and 17 input channels, on every f32 path. */
 Test(nn, conv2d_bitwise_same_for_any_thread_count_33_channels)
 {
-	check_threads(true, 0, TG_SHAPE(3, 17, 21, 35), TG_SHAPE(33, 17, 3, 3));
-	check_threads(true, 2, TG_SHAPE(3, 17, 21, 35), TG_SHAPE(33, 17, 3, 3));
-	check_threads(false, 0, TG_SHAPE(3, 17, 21, 35), TG_SHAPE(33, 17, 3, 3));
+	check_threads(true, 0, TG_SHAPE(3, 17, 21, 35), TG_SHAPE(33, 17, 3, 3), 1);
+	check_threads(true, 2, TG_SHAPE(3, 17, 21, 35), TG_SHAPE(33, 17, 3, 3), 1);
+	check_threads(false, 0, TG_SHAPE(3, 17, 21, 35), TG_SHAPE(33, 17, 3, 3), 1);
 }
