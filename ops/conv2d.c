@@ -153,8 +153,8 @@ static void fwd_chunk(void *arg, int64_t chunk)
 	const char *img = j->x + (size_t)(n * q->C * q->H * q->W) * q->es;
 	int k;
 	char *slot = conv_slot_take(&j->s, &k);
-	if (j->pro) { /* the input rows the kernels read (Winograd: one more, odd last band) */
-		prologue_rows(q, j->pro, img, slot + j->kslot, r0 - q->ph, nr + q->KH);
+	if (j->pro && j->kind != KERNEL_WINO) { /* the input rows the kernels read (Winograd does its own) */
+		prologue_rows(q, j->pro, img, slot + j->kslot, r0 - q->ph, nr + q->KH - 1);
 		img = slot + j->kslot;
 	}
 #if CONV_DIRECT
@@ -163,7 +163,8 @@ static void fwd_chunk(void *arg, int64_t chunk)
 		conv_next next = {c < q->N * q->bands ? (const float *)j->x + c / q->bands * q->C * q->H * q->W : NULL,
 			c % q->bands * q->rows};
 		if (j->kind == KERNEL_WINO)
-			conv_wino_rows(q, j->wr, (const float *)img, (float *)j->y + n * q->O * HWo, r0, nr, (float *)slot, &next);
+			conv_wino_rows(q, j->wr, (const float *)img, (float *)j->y + n * q->O * HWo, r0, nr, (float *)slot, &next,
+				j->pro);
 		else
 			conv_direct_rows(q, j->wr, (const float *)img, (float *)j->y + n * q->O * HWo, r0, nr, (float *)slot,
 				&next);
@@ -234,7 +235,7 @@ static tg_status conv_run(tg_exec *ex, const tg_node *w, bool flip, const void *
 	sb = slot_bytes(&q);
 #endif
 	j.kslot = sb = conv_align64(sb);
-	if (pro)
+	if (pro && j.kind != KERNEL_WINO)
 		sb += (size_t)(q.C * q.H * q.W) * q.es;
 	j.q = q;
 	char *mem = tg_exec_scratch(ex, wbytes + conv_slots_bytes(nt, sb));
@@ -335,7 +336,7 @@ static void dw_chunk(void *arg, int64_t n)
 	const char *img = j->x + (size_t)(n * q->C * q->H * q->W) * q->es;
 	int k;
 	char *slot = conv_slot_take(&j->s, &k);
-	if (j->pro) {
+	if (j->pro && j->kind != KERNEL_WINO) {
 		prologue_rows(q, j->pro, img, slot + j->kslot, 0, q->H);
 		img = slot + j->kslot;
 	}
@@ -343,7 +344,8 @@ static void dw_chunk(void *arg, int64_t n)
 		bias_partial(j->dy + (size_t)(n * q->O * HWo) * q->es, q->O, HWo, q->es, j->bpartial + n * q->O);
 #if CONV_DIRECT
 	if (j->kind == KERNEL_WINO) {
-		conv_wino_dw(q, (const float *)img, (const float *)j->dy + n * q->O * HWo, (float *)part, (float *)slot);
+		conv_wino_dw(q, (const float *)img, (const float *)j->dy + n * q->O * HWo, (float *)part, (float *)slot,
+			j->pro);
 		conv_slot_give(&j->s, k);
 		return;
 	}
@@ -447,7 +449,7 @@ tg_status conv2d_run_weight_grad(tg_exec *ex, const tg_node *x, const tg_node *d
 	}
 #endif
 	j.kslot = sb = conv_align64(sb);
-	if (pro)
+	if (pro && j.kind != KERNEL_WINO)
 		sb += (size_t)(q.C * q.H * q.W) * q.es;
 	size_t pbytes = (size_t)q.N * j.stride * q.es, bbytes = bias ? conv_align64(sizeof(double) * (size_t)(q.N * O)) : 0;
 	char *mem = tg_exec_scratch(ex, pbytes + bbytes + kbytes + conv_slots_bytes(nt, sb));

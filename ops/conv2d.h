@@ -126,7 +126,8 @@ size_t conv_direct_dw_slot_bytes(const conv_geom *q);
 void conv_direct_dw(const conv_geom *q, const void *pack, const float *img, const float *dy, float *partial,
 	float *slot);
 
-/* Winograd F(2x2, 3x3) kernels (ops/conv2d_winograd.c). Usable: f32, 3x3, AVX-512, and the image
+/* Winograd F(2x2, 3x3) kernels (ops/conv2d_winograd.c); they apply a prologue (or NULL) to the
+** rows they copy into their band. Usable: f32, 3x3, AVX-512, and the image
 ** wide and tall enough to fill the tiles' lanes and pay (mode 2 in tests: whatever the size), for
 ** the forward / backward-data or the weight gradient. A chunk's band of rows must be even unless
 ** it ends the image. */
@@ -136,12 +137,13 @@ size_t conv_wino_pack_bytes(const conv_geom *q);
 size_t conv_wino_slot_bytes(const conv_geom *q);
 void conv_wino_pack(const conv_geom *q, const float *w, bool flip, const float *bias, void *pack);
 void conv_wino_rows(const conv_geom *q, const void *pack, const float *img, float *y, int64_t r0, int64_t nr,
-	float *slot, const conv_next *next);
+	float *slot, const conv_next *next, const conv_prologue *pro);
 /* Weight gradient of one image (img [C,H,W], dy [O,Ho,Wo]) into its partial dw [O][C][3][3]
 ** (conv_wino_dw_partial_floats floats, a 64-byte multiple); slot: conv_wino_dw_slot_bytes. */
 size_t conv_wino_dw_partial_floats(const conv_geom *q);
 size_t conv_wino_dw_slot_bytes(const conv_geom *q);
-void conv_wino_dw(const conv_geom *q, const float *img, const float *dy, float *partial, float *slot);
+void conv_wino_dw(const conv_geom *q, const float *img, const float *dy, float *partial, float *slot,
+	const conv_prologue *pro);
 #else
 #define CONV_DIRECT 0
 #endif

@@ -104,8 +104,10 @@ void conv_wino_pack(const conv_geom *q, const float *w, bool flip, const float *
 		b[o] = bias && o < q->O ? bias[o] : 0.0f;
 }
 
-/* band[c][rr][jj] = img[c][r0 + rr - ph][jj - pw], 0 outside the image, rr < nrows. */
-static void band_fill(const conv_geom *q, const wlayout *l, const float *img, int64_t r0, int64_t nrows, float *band)
+/* band[c][rr][jj] = img[c][r0 + rr - ph][jj - pw] (through the prologue, if any), 0 outside the
+** image, rr < nrows. */
+static void band_fill(const conv_geom *q, const wlayout *l, const float *img, int64_t r0, int64_t nrows, float *band,
+	const conv_prologue *pro)
 {
 	int64_t j0 = q->pw > 0 ? q->pw : 0, j1 = q->pw + q->W < l->Wp ? q->pw + q->W : l->Wp;
 	if (j1 < j0)
@@ -119,7 +121,11 @@ static void band_fill(const conv_geom *q, const wlayout *l, const float *img, in
 				continue;
 			}
 			memset(row, 0, sizeof(float) * (size_t)j0);
-			memcpy(row + j0, img + (c * q->H + ih) * q->W + j0 - q->pw, sizeof(float) * (size_t)(j1 - j0));
+			const float *from = img + (c * q->H + ih) * q->W + j0 - q->pw;
+			if (pro)
+				pro->apply(pro->ctx, c, from, row + j0, j1 - j0);
+			else
+				memcpy(row + j0, from, sizeof(float) * (size_t)(j1 - j0));
 			memset(row + j1, 0, sizeof(float) * (size_t)(l->Wp - j1));
 		}
 }
@@ -275,13 +281,13 @@ WINO static void output_transform(const float *M, const float *bias, int64_t O, 
 }
 
 void conv_wino_rows(const conv_geom *q, const void *pack, const float *img, float *y, int64_t r0, int64_t nr,
-	float *slot, const conv_next *next)
+	float *slot, const conv_next *next, const conv_prologue *pro)
 {
 	wlayout l = wlayout_of(q);
 	const float *U = pack, *bias = U + 16 * q->C * l.Opad;
 	int64_t HWo = q->Ho * q->Wo, ntr = (nr + 1) / 2, units = ntr * l.ng;
 	float *band = slot, *V = band + q->C * l.plane, *M = V + 32 * 16 * q->C;
-	band_fill(q, &l, img, r0, 2 * ntr + 2, band);
+	band_fill(q, &l, img, r0, 2 * ntr + 2, band, pro);
 	/* a unit is (tile row, group); units go two by two through the multiplication */
 	int64_t nnext = next->img ? (q->rows < q->Ho - next->r0 ? q->rows : q->Ho - next->r0) + 2 : 0;
 	for (int64_t u = 0; u < units; u += 2) {
@@ -419,7 +425,8 @@ WINO static void dw_multiply(const float *Y, const float *V, int64_t Op, int64_t
 			}
 }
 
-void conv_wino_dw(const conv_geom *q, const float *img, const float *dy, float *partial, float *slot)
+void conv_wino_dw(const conv_geom *q, const float *img, const float *dy, float *partial, float *slot,
+	const conv_prologue *pro)
 {
 	/* Gs = G with row 3 negated: the sign A' took out of A */
 	static const double Gs[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, -1}};
@@ -434,7 +441,7 @@ void conv_wino_dw(const conv_geom *q, const float *img, const float *dy, float *
 	memset(S, 0, sizeof(float) * (size_t)(16 * d.Op * d.Cp));
 	for (int64_t tr0 = 0; tr0 < ntr; tr0 += d.trb) {
 		int64_t nt = ntr - tr0 < d.trb ? ntr - tr0 : d.trb;
-		band_fill(q, &d.l, img, 2 * tr0, 2 * nt + 2, band);
+		band_fill(q, &d.l, img, 2 * tr0, 2 * nt + 2, band, pro);
 		for (int64_t tr = 0; tr < nt; tr++)
 			for (int64_t g = 0; g < d.l.ng; g++) {
 				prefetch_rows(q, tr0 + d.trb < ntr ? img : NULL, 2 * (tr0 + d.trb) - q->ph, 2 * d.trb + 2,
