@@ -98,10 +98,35 @@ tg_status conv2d_weight_bias_grads(tg_graph *g, const tg_op *op, int nsrc, tg_no
 ** Zen 5). Elsewhere, and for f64, the BLIS path. */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define CONV_DIRECT 1
+#include <immintrin.h>
 /* Whether the CPU has the instructions (and the band fits the kernels' int32 offsets). */
 bool conv_direct_usable(const conv_geom *q);
 /* Tests: false forces the BLIS path for f32 too. */
 void conv2d_set_direct(bool on);
+/* What the direct and Winograd kernels share. Lanes [0, n) of a 16-float vector. */
+static inline __mmask16 conv_lanes(int64_t n)
+{
+	return n >= 16 ? (__mmask16)0xFFFF : n > 0 ? (__mmask16)((1u << n) - 1) : 0;
+}
+/* band[c][rr][jj] = img[c][r0 + rr - ph][jj - pw], through the prologue if any, 0 outside the
+** image: rows rr < nrows of Wp floats, channel planes `plane` floats apart. */
+void conv_band_fill(const conv_geom *q, const float *img, int64_t r0, int64_t nrows, int64_t Wp, int64_t plane,
+	float *band, const conv_prologue *pro);
+/* The input comes from DRAM: while a band of rows computes, it asks for the next one's rows
+** [ih0, ih0 + nrows) of all channels of img (NULL: none) into L2, part i of n at a time, so that
+** the band fill finds them there. Inlined: GCC finds a function of prefetches alone free of side
+** effects and deletes its calls. */
+static inline __attribute__((always_inline)) void conv_prefetch_rows(const conv_geom *q, const float *img,
+	int64_t ih0, int64_t nrows, int64_t i, int64_t n)
+{
+	if (!img)
+		return;
+	for (int64_t u = i * nrows / n; u < (i + 1) * nrows / n; u++)
+		if (ih0 + u >= 0 && ih0 + u < q->H)
+			for (int64_t c = 0; c < q->C; c++)
+				for (int64_t b = 0; b < q->W; b += 16)
+					_mm_prefetch((const char *)(img + (c * q->H + ih0 + u) * q->W + b), _MM_HINT_T1);
+}
 /* Bytes of the packed kernel (weights, bias, tap offsets) and of one chunk's input band. */
 size_t conv_direct_pack_bytes(const conv_geom *q);
 size_t conv_direct_band_bytes(const conv_geom *q);

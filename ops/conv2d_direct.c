@@ -112,27 +112,36 @@ void conv_direct_pack(const conv_geom *q, const float *w, bool flip, const float
 		b[o] = bias && o < q->O ? bias[o] : 0.0f;
 }
 
-/* band[c][rr][jj] = img[c][r0 + rr - ph][jj - pw], 0 outside the image, rr < nr + KH - 1. */
-static void band_fill(const conv_geom *q, const layout *l, const float *img, int64_t r0, int64_t nr, float *band)
+void conv_band_fill(const conv_geom *q, const float *img, int64_t r0, int64_t nrows, int64_t Wp, int64_t plane,
+	float *band, const conv_prologue *pro)
 {
-	int64_t j0 = q->pw > 0 ? q->pw : 0, j1 = q->pw + q->W < l->Wp ? q->pw + q->W : l->Wp;
+	int64_t j0 = q->pw > 0 ? q->pw : 0, j1 = q->pw + q->W < Wp ? q->pw + q->W : Wp;
 	if (j1 < j0)
 		j1 = j0;
 	for (int64_t c = 0; c < q->C; c++)
-		for (int64_t rr = 0; rr < nr + q->KH - 1; rr++) {
-			float *row = band + c * l->plane + rr * l->Wp;
+		for (int64_t rr = 0; rr < nrows; rr++) {
+			float *row = band + c * plane + rr * Wp;
 			int64_t ih = r0 + rr - q->ph;
 			if (ih < 0 || ih >= q->H) {
-				memset(row, 0, sizeof(float) * (size_t)l->Wp);
+				memset(row, 0, sizeof(float) * (size_t)Wp);
 				continue;
 			}
 			memset(row, 0, sizeof(float) * (size_t)j0);
-			memcpy(row + j0, img + (c * q->H + ih) * q->W + j0 - q->pw, sizeof(float) * (size_t)(j1 - j0));
-			memset(row + j1, 0, sizeof(float) * (size_t)(l->Wp - j1));
+			const float *from = img + (c * q->H + ih) * q->W + j0 - q->pw;
+			if (pro)
+				pro->apply(pro->ctx, c, from, row + j0, j1 - j0);
+			else
+				memcpy(row + j0, from, sizeof(float) * (size_t)(j1 - j0));
+			memset(row + j1, 0, sizeof(float) * (size_t)(Wp - j1));
 		}
 }
 
-static __mmask16 lanes(int64_t n) { return n >= 16 ? (__mmask16)0xFFFF : n > 0 ? (__mmask16)((1u << n) - 1) : 0; }
+/* The input band of rows [r0, r0 + nr) of output (nr + KH - 1 input rows). */
+static void band_fill(const conv_geom *q, const layout *l, const float *img, int64_t r0, int64_t nr, float *band)
+{
+	conv_band_fill(q, img, r0, nr + q->KH - 1, l->Wp, l->plane, band, NULL);
+}
+
 
 /* ---------------------------------------------------------------- forward */
 
@@ -240,23 +249,13 @@ SMALL_FN(1, 0) SMALL_FN(2, 0) SMALL_FN(3, 0) SMALL_FN(4, 0) SMALL_FN(5, 0) SMALL
 SMALL_FN(1, 1) SMALL_FN(2, 1) SMALL_FN(3, 1) SMALL_FN(4, 1) SMALL_FN(5, 1) SMALL_FN(6, 1) SMALL_FN(7, 1)
 #undef SMALL_FN
 
-/* The input comes from DRAM (the tensors are tens of MB): while a chunk computes, it asks for the
-** input band of the chunk its thread likely runs next into L2, a few rows (all channels) per
-** output row, so that band_fill finds it there (-7% time at one thread, -10% at two; 16
-** channels, 64x64). Inlined early: GCC finds a function of prefetches alone free of side effects
-** and deletes its calls. */
+/* Prefetching the next chunk's band (conv2d.h) while a chunk computes: -7% time at one thread, -10%
+** at two (16 channels, 64x64). */
 static ALWAYS_INLINE void prefetch_band(const conv_geom *q, const conv_next *next, int64_t i, int64_t n)
 {
-	if (!next->img)
-		return;
-	int64_t t = (q->rows < q->Ho - next->r0 ? q->rows : q->Ho - next->r0) + q->KH - 1; /* input rows */
-	for (int64_t u = i * t / n; u < (i + 1) * t / n; u++) {
-		int64_t ih = next->r0 - q->ph + u;
-		if (ih >= 0 && ih < q->H)
-			for (int64_t c = 0; c < q->C; c++)
-				for (int64_t b = 0; b < q->W; b += 16)
-					_mm_prefetch((const char *)(next->img + (c * q->H + ih) * q->W + b), _MM_HINT_T1);
-	}
+	if (next->img)
+		conv_prefetch_rows(q, next->img, next->r0 - q->ph,
+			(q->rows < q->Ho - next->r0 ? q->rows : q->Ho - next->r0) + q->KH - 1, i, n);
 }
 
 void conv_direct_rows(const conv_geom *q, const void *pack, const float *img, float *y, int64_t r0, int64_t nr,
@@ -279,11 +278,11 @@ void conv_direct_rows(const conv_geom *q, const void *pack, const float *img, fl
 		for (; v + 2 <= nv; v += 2)
 			for (int64_t og = 0; og < O8; og += 8)
 				tile_2x8(x + 16 * v, off, q->kkc, wt + og, l.Opad, bias + og, yr + og * HWo + 16 * v, HWo,
-					lanes(q->Wo - 16 * v), lanes(q->Wo - 16 * v - 16));
+					conv_lanes(q->Wo - 16 * v), conv_lanes(q->Wo - 16 * v - 16));
 		if (v < nv)
 			for (int64_t og = 0; og < O8; og += 16)
 				tile_1x16(x + 16 * v, off, q->kkc, wt + og, l.Opad, bias + og, yr + og * HWo + 16 * v, HWo,
-					O8 - og < 16 ? O8 - og : 16, lanes(q->Wo - 16 * v));
+					O8 - og < 16 ? O8 - og : 16, conv_lanes(q->Wo - 16 * v));
 	}
 	if (!no)
 		return;
@@ -303,7 +302,7 @@ void conv_direct_rows(const conv_geom *q, const void *pack, const float *img, fl
 			int64_t u = t * pv + i < rows * nv ? t * pv + i : 0, r = u / nv, v = u % nv;
 			xo[i] = r * l.Wp + 16 * v;
 			yo[i] = (r0 + r) * q->Wo + 16 * v;
-			m[i] = t * pv + i < rows * nv ? lanes(wo - 16 * v) : 0;
+			m[i] = t * pv + i < rows * nv ? conv_lanes(wo - 16 * v) : 0;
 			lm |= l.inplace && m[i] != 0xFFFF && m[i];
 		}
 		if (!O8 && !l.inplace) /* in place, the hardware prefetchers do better alone (-10%) */
@@ -347,7 +346,7 @@ UNROLL
 			acc[i] = _mm512_setzero_ps();
 	for (int64_t r = 0; r < nr; r++)
 		for (int64_t p = 0; p < Wo; p += 16) {
-			__mmask16 m = lanes(Wo - p);
+			__mmask16 m = conv_lanes(Wo - p);
 			if (m == 0xFFFF) /* masked loads (1.3x the time from DRAM) only at the row's end */
 				dw_step(band + r * Wp + p, off, dy, r * Wo + p, m, acc, OB, KB, false);
 			else
@@ -461,7 +460,7 @@ UNROLL
 DIRECT static void dyT_fill(const float *dy, int64_t O, int64_t Opad, int64_t HWo, int64_t P, float *dyT)
 {
 	for (int64_t p0 = 0; p0 < P; p0 += 16) {
-		__mmask16 m = lanes(P - p0);
+		__mmask16 m = conv_lanes(P - p0);
 		for (int64_t o0 = 0; o0 < Opad; o0 += 16) {
 			__m512 r[16];
 UNROLL

@@ -104,45 +104,10 @@ void conv_wino_pack(const conv_geom *q, const float *w, bool flip, const float *
 		b[o] = bias && o < q->O ? bias[o] : 0.0f;
 }
 
-/* band[c][rr][jj] = img[c][r0 + rr - ph][jj - pw] (through the prologue, if any), 0 outside the
-** image, rr < nrows. */
 static void band_fill(const conv_geom *q, const wlayout *l, const float *img, int64_t r0, int64_t nrows, float *band,
 	const conv_prologue *pro)
 {
-	int64_t j0 = q->pw > 0 ? q->pw : 0, j1 = q->pw + q->W < l->Wp ? q->pw + q->W : l->Wp;
-	if (j1 < j0)
-		j1 = j0;
-	for (int64_t c = 0; c < q->C; c++)
-		for (int64_t rr = 0; rr < nrows; rr++) {
-			float *row = band + c * l->plane + rr * l->Wp;
-			int64_t ih = r0 + rr - q->ph;
-			if (ih < 0 || ih >= q->H) {
-				memset(row, 0, sizeof(float) * (size_t)l->Wp);
-				continue;
-			}
-			memset(row, 0, sizeof(float) * (size_t)j0);
-			const float *from = img + (c * q->H + ih) * q->W + j0 - q->pw;
-			if (pro)
-				pro->apply(pro->ctx, c, from, row + j0, j1 - j0);
-			else
-				memcpy(row + j0, from, sizeof(float) * (size_t)(j1 - j0));
-			memset(row + j1, 0, sizeof(float) * (size_t)(l->Wp - j1));
-		}
-}
-
-/* The input comes from DRAM: while one band computes, the next one's rows [ih0, ih0 + nrows) of all
-** channels are asked into L2, part i of n at a time (as ops/conv2d_direct.c does). Inlined early:
-** GCC finds a function of prefetches alone free of side effects and deletes its calls. */
-static inline __attribute__((always_inline)) void prefetch_rows(const conv_geom *q, const float *img, int64_t ih0,
-	int64_t nrows, int64_t i, int64_t n)
-{
-	if (!img)
-		return;
-	for (int64_t u = i * nrows / n; u < (i + 1) * nrows / n; u++)
-		if (ih0 + u >= 0 && ih0 + u < q->H)
-			for (int64_t c = 0; c < q->C; c++)
-				for (int64_t b = 0; b < q->W; b += 16)
-					_mm_prefetch((const char *)(img + (c * q->H + ih0 + u) * q->W + b), _MM_HINT_T1);
+	conv_band_fill(q, img, r0, nrows, l->Wp, l->plane, band, pro);
 }
 
 WINO static inline __m512 alignr1(__m512 hi, __m512 lo)
@@ -231,8 +196,6 @@ WINO static void multiply1(const float *U, const float *V, int64_t C, int64_t Op
 	}
 }
 
-static __mmask16 lanes(int64_t n) { return n >= 16 ? (__mmask16)0xFFFF : n > 0 ? (__mmask16)((1u << n) - 1) : 0; }
-
 /* y = A^T M A + bias for output channels [0, O) of slot k (M points at it); y at the tile row's first
 ** output pixel of the group (channel stride HWo, row stride Wo); nrow: 1 or 2 rows to store, ncol:
 ** columns. */
@@ -241,7 +204,7 @@ WINO static void output_transform(const float *M, const float *bias, int64_t O, 
 {
 	const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
 	const __m512i hi = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
-	__mmask16 m0 = lanes(ncol), m1 = lanes(ncol - 16);
+	__mmask16 m0 = conv_lanes(ncol), m1 = conv_lanes(ncol - 16);
 	/* Full aligned vectors are streamed past the caches: no read for ownership of lines the output
 	** overwrites whole, no eviction of the image being read (-9% time at one thread, -7% at two;
 	** 16 channels, 64x64, batch 128). */
@@ -292,7 +255,7 @@ void conv_wino_rows(const conv_geom *q, const void *pack, const float *img, floa
 	int64_t nnext = next->img ? (q->rows < q->Ho - next->r0 ? q->rows : q->Ho - next->r0) + 2 : 0;
 	for (int64_t u = 0; u < units; u += 2) {
 		int nu = units - u >= 2 ? 2 : 1;
-		prefetch_rows(q, next->img, next->r0 - q->ph, nnext, u / 2, (units + 1) / 2);
+		conv_prefetch_rows(q, next->img, next->r0 - q->ph, nnext, u / 2, (units + 1) / 2);
 		for (int k = 0; k < nu; k++)
 			input_transform(band + 2 * ((u + k) / l.ng) * l.Wp + 32 * ((u + k) % l.ng), q->C, l.plane, l.Wp,
 				V + 16 * k, 32 * q->C, 32);
@@ -349,7 +312,7 @@ WINO static void grad_transform(const float *dy, int64_t O, int64_t Wo, int64_t 
 {
 	const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
 	const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
-	__mmask16 m0 = lanes(ncol), m1 = lanes(ncol - 16);
+	__mmask16 m0 = conv_lanes(ncol), m1 = conv_lanes(ncol - 16);
 	for (int64_t o = 0; o < O; o++, dy += HWo) {
 		_mm_prefetch((const char *)(dy + 2 * Wo), _MM_HINT_T0); /* the next tile row's (may be past the end: */
 		_mm_prefetch((const char *)(dy + 2 * Wo + 16), _MM_HINT_T0); /* prefetches do not fault) */
@@ -444,7 +407,7 @@ void conv_wino_dw(const conv_geom *q, const float *img, const float *dy, float *
 		band_fill(q, &d.l, img, 2 * tr0, 2 * nt + 2, band, pro);
 		for (int64_t tr = 0; tr < nt; tr++)
 			for (int64_t g = 0; g < d.l.ng; g++) {
-				prefetch_rows(q, tr0 + d.trb < ntr ? img : NULL, 2 * (tr0 + d.trb) - q->ph, 2 * d.trb + 2,
+				conv_prefetch_rows(q, tr0 + d.trb < ntr ? img : NULL, 2 * (tr0 + d.trb) - q->ph, 2 * d.trb + 2,
 					tr * d.l.ng + g, nt * d.l.ng);
 				int64_t at = (tr * d.l.ng + g) * 16, r = 2 * (tr0 + tr);
 				input_transform(band + 2 * tr * d.l.Wp + 32 * g, q->C, d.l.plane, d.l.Wp, V + at, d.Cp * d.T, d.T);
