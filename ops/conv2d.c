@@ -615,11 +615,19 @@ static tg_status conv2d_backward_bias_infer(tg_graph *g, tg_node *n)
 
 /* ---------------------------------------------------------------- ops */
 
-static double conv2d_flops(const tg_node *n)
+double conv2d_output_flops(const tg_node *y, const tg_node *w)
 {
-	const tg_shape *w = &n->src[1]->shape;
-	return 2.0 * (double)tg_numel(n) * (double)(w->d[1] * w->d[2] * w->d[3]);
+	return 2.0 * (double)tg_numel(y) * (double)(w->shape.d[1] * w->shape.d[2] * w->shape.d[3]);
 }
+
+double conv2d_weight_grad_flops(const tg_node *dw, const tg_node *dy)
+{
+	int64_t per = dw->shape.d[0] ? tg_numel(dw) / dw->shape.d[0] : 0; /* values per output channel */
+	bool bias = dw->attr.i[1] != 0;
+	return (2.0 * (double)(per - bias) + bias) * (double)tg_numel(dy);
+}
+
+static double conv2d_flops(const tg_node *n) { return conv2d_output_flops(n, n->src[1]); }
 
 static double conv2d_backward_data_flops(const tg_node *n)
 {
@@ -627,10 +635,7 @@ static double conv2d_backward_data_flops(const tg_node *n)
 	return 2.0 * (double)tg_numel(n->src[0]) * (double)(w->d[1] * w->d[2] * w->d[3]);
 }
 
-static double conv2d_backward_weight_flops(const tg_node *n)
-{
-	return n->shape.d[0] ? 2.0 * (double)tg_numel(n->src[1]) * (double)(tg_numel(n) / n->shape.d[0]) : 0;
-}
+static double conv2d_backward_weight_flops(const tg_node *n) { return conv2d_weight_grad_flops(n, n->src[1]); }
 
 const tg_op tg_op_conv2d_backward_data = {"conv2d_backward_data", conv2d_backward_data_infer,
 	conv2d_backward_data_forward, NULL, TG_OP_NONDIFF, conv2d_backward_data_flops};

@@ -83,6 +83,10 @@ tg_status conv2d_run_weight_grad(tg_exec *ex, const tg_node *x, const tg_node *d
 tg_status conv2d_infer_shape(tg_graph *g, tg_node *n, const tg_node *x, const tg_node *w, const tg_node *b, int64_t pad);
 tg_status conv2d_weight_grad_infer_shape(tg_graph *g, tg_node *n, const tg_node *x, const tg_node *dy, int64_t pad,
 	bool bias);
+/* FLOPs (benchmarks, DOT profile): of a convolution's output y with weight w (2 per tap and output
+** value), of a weight gradient dw from dy (likewise, plus 1 per dy value for a bias column). */
+double conv2d_output_flops(const tg_node *y, const tg_node *w);
+double conv2d_weight_grad_flops(const tg_node *dw, const tg_node *dy);
 /* Backward nodes of the weight w and bias of a convolution, as need_w / need_b ask: one node of op
 ** (conv2d_backward_weight or conv2d_bnrelu_backward_weight, sources src), with attr.i[0] = pad and,
 ** when the bias gradient is needed, i[1] = 1: it writes [O, C*KH*KW + 1] and the two gradients are

@@ -88,11 +88,7 @@ static tg_status conv2d_bnrelu_backward(tg_graph *g, tg_node *n, tg_node *gout, 
 		need, gin);
 }
 
-static double conv2d_bnrelu_flops(const tg_node *n)
-{
-	const tg_shape *w = &n->src[W]->shape;
-	return 2.0 * (double)tg_numel(n) * (double)(w->d[1] * w->d[2] * w->d[3]);
-}
+static double conv2d_bnrelu_flops(const tg_node *n) { return conv2d_output_flops(n, n->src[W]); }
 
 const tg_op tg_op_conv2d_bnrelu = {"conv2d_bnrelu", conv2d_bnrelu_infer, conv2d_bnrelu_forward,
 	conv2d_bnrelu_backward, 0, conv2d_bnrelu_flops};
@@ -119,10 +115,7 @@ static tg_status backward_weight_forward(tg_exec *ex, tg_node *n)
 	return st;
 }
 
-static double backward_weight_flops(const tg_node *n)
-{
-	return n->shape.d[0] ? 2.0 * (double)tg_numel(n->src[W]) * (double)(tg_numel(n) / n->shape.d[0]) : 0;
-}
+static double backward_weight_flops(const tg_node *n) { return conv2d_weight_grad_flops(n, n->src[W]); }
 
 const tg_op tg_op_conv2d_bnrelu_backward_weight = {"conv2d_bnrelu_backward_weight", backward_weight_infer,
 	backward_weight_forward, NULL, TG_OP_NONDIFF, backward_weight_flops};
