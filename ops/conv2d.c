@@ -310,7 +310,6 @@ static void bias_partial(const char *dy, int64_t O, int64_t HW, size_t es, doubl
 						  : plane_sum_double((const double *)dy + o * HW, HW);
 }
 
-
 typedef struct dw_job {
 	conv_geom q;
 	int kind;             /* KERNEL_BLIS, KERNEL_DIRECT or KERNEL_WINO */
