@@ -132,6 +132,13 @@ typedef struct fwd_job {
 	conv_slots s;
 } fwd_job;
 
+/* A slot's bytes past the kernels' (kslot): the image [C,H,W] a prologue fills for kernels that do
+** not apply it themselves (Winograd applies it in its band fill). */
+static size_t prologue_image_bytes(const conv_geom *q, const conv_prologue *pro, int kind)
+{
+	return pro && kind != KERNEL_WINO ? (size_t)(q->C * q->H * q->W) * q->es : 0;
+}
+
 /* Rows [ih0, ih0 + nrows) (those inside the image) of every channel of the image x [C,H,W], through
 ** the prologue, into the same places of img. */
 static void prologue_rows(const conv_geom *q, const conv_prologue *pro, const char *x, char *img, int64_t ih0,
@@ -235,8 +242,7 @@ static tg_status conv_run(tg_exec *ex, const tg_node *w, bool flip, const void *
 	sb = slot_bytes(&q);
 #endif
 	j.kslot = sb = conv_align64(sb);
-	if (pro && j.kind != KERNEL_WINO)
-		sb += (size_t)(q.C * q.H * q.W) * q.es;
+	sb += prologue_image_bytes(&q, pro, j.kind);
 	j.q = q;
 	char *mem = tg_exec_scratch(ex, wbytes + conv_slots_bytes(nt, sb));
 	if (!mem)
@@ -448,8 +454,7 @@ tg_status conv2d_run_weight_grad(tg_exec *ex, const tg_node *x, const tg_node *d
 	}
 #endif
 	j.kslot = sb = conv_align64(sb);
-	if (pro && j.kind != KERNEL_WINO)
-		sb += (size_t)(q.C * q.H * q.W) * q.es;
+	sb += prologue_image_bytes(&q, pro, j.kind);
 	size_t pbytes = (size_t)q.N * j.stride * q.es, bbytes = bias ? conv_align64(sizeof(double) * (size_t)(q.N * O)) : 0;
 	char *mem = tg_exec_scratch(ex, pbytes + bbytes + kbytes + conv_slots_bytes(nt, sb));
 	if (!mem)

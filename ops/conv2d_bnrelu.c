@@ -17,14 +17,13 @@
 */
 #include "batchnorm2d.h"
 #include "conv2d.h"
-#include <stdlib.h>
 
 extern const tg_op tg_op_batchnorm2d_relu, tg_op_conv2d_backward_data;
 extern const tg_op tg_op_conv2d_bnrelu_backward_weight;
 
 enum { Z, GAMMA, BETA, STATS, W, B }; /* sources; the backward-weight op has dy at W */
 
-typedef struct bnrelu { bn_coef *k; bool f32; } bnrelu;
+typedef struct bnrelu { bn_coef *k; int64_t C; bool f32; } bnrelu;
 
 static void bnrelu_apply(const void *ctx, int64_t c, const void *x, void *y, int64_t len)
 {
@@ -32,13 +31,16 @@ static void bnrelu_apply(const void *ctx, int64_t c, const void *x, void *y, int
 	bn_norm_values(x, y, len, b->k[c], true, b->f32);
 }
 
-/* The prologue of node n (sources z, gamma, beta, s first): channel constants in *b (freed by the
-** caller), or false after reporting out of memory. */
+static size_t coef_bytes(const bnrelu *b) { return sizeof(bn_coef) * (size_t)(b->C > 0 ? b->C : 1); }
+
+/* The prologue of node n (sources z, gamma, beta, s first): channel constants in *b (freed by
+** prologue_free), or false after reporting out of memory. */
 static bool prologue_init(tg_exec *ex, const tg_node *n, bnrelu *b, conv_prologue *pro)
 {
 	int64_t C = n->src[Z]->shape.d[1];
+	b->C = C;
 	b->f32 = n->src[Z]->dtype == TG_F32;
-	b->k = malloc(sizeof(bn_coef) * (size_t)(C > 0 ? C : 1));
+	b->k = tg_malloc(coef_bytes(b));
 	if (!b->k)
 		return tg_graph_fail(tg_exec_graph(ex), TG_ERR_NOMEM, "%s: out of memory for %lld channel constants",
 			       n->op->name, (long long)C),
@@ -48,6 +50,8 @@ static bool prologue_init(tg_exec *ex, const tg_node *n, bnrelu *b, conv_prologu
 	*pro = (conv_prologue){bnrelu_apply, b};
 	return true;
 }
+
+static void prologue_free(bnrelu *b) { tg_free(b->k, coef_bytes(b)); }
 
 /* ---------------------------------------------------------------- conv2d_bnrelu */
 
@@ -67,7 +71,7 @@ static tg_status conv2d_bnrelu_forward(tg_exec *ex, tg_node *n)
 	if (!prologue_init(ex, n, &b, &pro))
 		return TG_ERR_NOMEM;
 	tg_status st = conv2d_run_forward(ex, n->src[Z], n->src[W], n->nsrc > B ? n->src[B] : NULL, n->attr.i[0], n, &pro);
-	free(b.k);
+	prologue_free(&b);
 	return st;
 }
 
@@ -111,7 +115,7 @@ static tg_status backward_weight_forward(tg_exec *ex, tg_node *n)
 	if (!prologue_init(ex, n, &b, &pro))
 		return TG_ERR_NOMEM;
 	tg_status st = conv2d_run_weight_grad(ex, n->src[Z], n->src[W], n->attr.i[0], n->attr.i[1] != 0, n, &pro);
-	free(b.k);
+	prologue_free(&b);
 	return st;
 }
 
