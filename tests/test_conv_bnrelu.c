@@ -9,14 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "tgraph.h"
+#include "conv_paths.h"
 
-#if defined(__x86_64__)
-void conv2d_set_direct(bool on);      /* ops/conv2d.h: false runs f32 on BLIS */
-void conv2d_set_winograd(int mode);   /* 0 off, 1 where it pays, 2 for every 3x3 */
-#define SET_PATH(direct, wino) (conv2d_set_direct(direct), conv2d_set_winograd(wino))
-#else
-#define SET_PATH(direct, wino) ((void)(direct), (void)(wino))
-#endif
 
 static tg_node *rand_input(tg_graph *g, const char *name, tg_dtype t, tg_shape s, uint64_t seed, double lo, double hi)
 {
@@ -104,18 +98,16 @@ Test(conv_bnrelu, same_bits_as_batchnorm_relu_then_conv)
 		{{2, 3, 5, 70}, {2, 3, 3, 3}, 2, false},    /* no bias, pad 2, one wide row band */
 		{{1, 2, 3, 1}, {3, 2, 3, 3}, 1, true},      /* one column */
 	};
-	static const struct { bool direct; int wino; const char *name; } paths[] = {
-		{true, 0, "direct"}, {true, 2, "Winograd"}, {false, 0, "BLIS"}};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		tg_shape xs = TG_SHAPE(cases[i].x[0], cases[i].x[1], cases[i].x[2], cases[i].x[3]);
 		tg_shape ws = TG_SHAPE(cases[i].w[0], cases[i].w[1], cases[i].w[2], cases[i].w[3]);
 		check_same(TG_F64, xs, ws, cases[i].pad, cases[i].bias, 1, "BLIS");
-		for (size_t p = 0; p < sizeof paths / sizeof paths[0]; p++) {
-			SET_PATH(paths[p].direct, paths[p].wino);
+		for (int path = PATH_DIRECT; path <= PATH_BLIS; path++) {
+			set_path(path);
 			for (int threads = 1; threads <= 2; threads++)
-				check_same(TG_F32, xs, ws, cases[i].pad, cases[i].bias, threads, paths[p].name);
+				check_same(TG_F32, xs, ws, cases[i].pad, cases[i].bias, threads, path_name(path));
 		}
-		SET_PATH(true, 1);
+		reset_path();
 	}
 }
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "tgraph.h"
+#include "conv_paths.h"
 
 static tg_node *rand_input(tg_graph *g, const char *name, tg_dtype t, tg_shape s, uint64_t seed)
 {
@@ -98,27 +99,13 @@ static void check_conv(tg_dtype t, tg_shape xs, tg_shape ws, int pad, double tol
 	tg_graph_free(g);
 }
 
-#if defined(__x86_64__)
-/* ops/conv2d.h: false runs f32 convolutions on the BLIS path even where AVX-512 is there;
-** Winograd 0 off, 1 where it pays, 2 for every 3x3 convolution. */
-void conv2d_set_direct(bool on);
-void conv2d_set_winograd(int mode);
-#define SET_DIRECT(on) conv2d_set_direct(on)
-#define SET_WINOGRAD(mode) conv2d_set_winograd(mode)
-#else
-#define SET_DIRECT(on) (void)(on)
-#define SET_WINOGRAD(mode) (void)(mode)
-#endif
-
-/* f64 (BLIS); f32 on the direct kernels, on Winograd (3x3 forward and backward-data, where the CPU
-** has them), on BLIS. */
+/* Every path of conv_paths.h. */
 Test(nn, conv2d_matches_naive_loops)
 {
-	for (int mode = 0; mode < 4; mode++) {
-		tg_dtype t = mode ? TG_F32 : TG_F64;
-		double tol = mode ? 2e-6 : 1e-14;
-		SET_DIRECT(mode != 3);
-		SET_WINOGRAD(mode == 2 ? 2 : 0);
+	for (int path = 0; path < NPATHS; path++) {
+		tg_dtype t = path != PATH_F64 ? TG_F32 : TG_F64;
+		double tol = path != PATH_F64 ? 2e-6 : 1e-14;
+		set_path(path);
 		check_conv(t, TG_SHAPE(2, 3, 7, 6), TG_SHAPE(4, 3, 3, 3), 1, tol);
 		check_conv(t, TG_SHAPE(2, 3, 7, 6), TG_SHAPE(4, 3, 3, 3), 0, tol);
 		check_conv(t, TG_SHAPE(1, 2, 5, 8), TG_SHAPE(3, 2, 2, 3), 2, tol);   /* rectangular kernel */
@@ -131,17 +118,15 @@ Test(nn, conv2d_matches_naive_loops)
 		check_conv(t, TG_SHAPE(1, 3, 1, 70), TG_SHAPE(2, 3, 3, 3), 2, tol);     /* one row, 3 tile groups */
 		check_conv(t, TG_SHAPE(2, 2, 5, 3), TG_SHAPE(1, 2, 3, 3), 0, tol);      /* 3x1 output */
 	}
-	SET_DIRECT(true);
-	SET_WINOGRAD(1);
+	reset_path();
 }
 
-/* Chunks are fixed bands of rows, so any thread count gives the same bits (on either f32 path):
-** y, dx, dw, db of x [xs] and w [ws] for 1..3 threads. */
-static void check_threads(bool direct, int winograd, tg_shape xs, tg_shape ws, int pad)
+/* Chunks are fixed bands of rows, so any thread count gives the same bits (on an f32 path): y, dx,
+** dw, db of x [xs] and w [ws] for 1..3 threads. */
+static void check_threads(int path, tg_shape xs, tg_shape ws, int pad)
 {
 	float *ref[4] = {0};
-	SET_DIRECT(direct);
-	SET_WINOGRAD(winograd);
+	set_path(path);
 	for (int threads = 1; threads <= 3; threads++) {
 		tg_graph *g = tg_graph_new();
 		tg_graph_set_threads(g, threads);
@@ -159,31 +144,35 @@ static void check_threads(bool direct, int winograd, tg_shape xs, tg_shape ws, i
 				memcpy(ref[k], t[k]->data, tg_nbytes(t[k]));
 			} else {
 				cr_expect(memcmp(ref[k], t[k]->data, tg_nbytes(t[k])) == 0, "output %d differs with %d threads (%s)", k,
-					threads, winograd ? "Winograd" : direct ? "direct" : "BLIS");
+					threads, path_name(path));
 			}
 		}
 		tg_graph_free(g);
 	}
 	for (int k = 0; k < 4; k++)
 		free(ref[k]);
-	SET_DIRECT(true);
-	SET_WINOGRAD(1);
+	reset_path();
+}
+
+/* The same on every f32 path. */
+static void check_threads_every_path(tg_shape xs, tg_shape ws, int pad)
+{
+	for (int path = PATH_DIRECT; path <= PATH_BLIS; path++)
+		check_threads(path, xs, ws, pad);
 }
 
 Test(nn, conv2d_bitwise_same_for_any_thread_count)
 {
-	check_threads(true, 0, TG_SHAPE(4, 6, 48, 40), TG_SHAPE(8, 6, 3, 3), 1);
-	check_threads(true, 2, TG_SHAPE(4, 6, 48, 40), TG_SHAPE(8, 6, 3, 3), 1);
-	check_threads(false, 0, TG_SHAPE(4, 6, 48, 40), TG_SHAPE(8, 6, 3, 3), 1);
+	check_threads_every_path(TG_SHAPE(4, 6, 48, 40), TG_SHAPE(8, 6, 3, 3), 1);
 }
 
 /* The same with fewer than 8 output channels: 1x1 without padding (the image read in place, one
 ** pixel row per chunk, backward-data with 16 channels), and the band's small tiles. */
 Test(nn, conv2d_bitwise_same_for_any_thread_count_few_channels)
 {
-	check_threads(true, 0, TG_SHAPE(3, 16, 40, 33), TG_SHAPE(1, 16, 1, 1), 0);
-	check_threads(true, 0, TG_SHAPE(3, 5, 21, 35), TG_SHAPE(3, 5, 3, 3), 1);
-	check_threads(true, 0, TG_SHAPE(2, 6, 30, 45), TG_SHAPE(7, 6, 1, 1), 0);
+	check_threads(PATH_DIRECT, TG_SHAPE(3, 16, 40, 33), TG_SHAPE(1, 16, 1, 1), 0);
+	check_threads(PATH_DIRECT, TG_SHAPE(3, 5, 21, 35), TG_SHAPE(3, 5, 3, 3), 1);
+	check_threads(PATH_DIRECT, TG_SHAPE(2, 6, 30, 45), TG_SHAPE(7, 6, 1, 1), 0);
 }
 
 /* Ties go to the first maximum in window order (PyTorch); odd sizes drop the last row/column. */
@@ -945,22 +934,19 @@ Test(nn, conv2d_odd_shapes_on_every_path)
 		{{1, 3, 6, 18}, {5, 3, 3, 1}, 1},     /* 3x1, 5 channels: weight-gradient tiles of 4 and 1 */
 		{{1, 6, 5, 21}, {12, 6, 1, 1}, 0},    /* 12 channels: 2x8 tiles, then a small one of 4 */
 	};
-	for (int mode = 0; mode < 4; mode++) {
-		SET_DIRECT(mode != 3);
-		SET_WINOGRAD(mode == 2 ? 2 : 0);
+	for (int path = 0; path < NPATHS; path++) {
+		set_path(path);
+		bool f32 = path != PATH_F64;
 		for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-			check_conv(mode ? TG_F32 : TG_F64, TG_SHAPE(cases[i].x[0], cases[i].x[1], cases[i].x[2], cases[i].x[3]),
-				TG_SHAPE(cases[i].w[0], cases[i].w[1], cases[i].w[2], cases[i].w[3]), cases[i].pad, mode ? 2e-6 : 1e-14);
+			check_conv(f32 ? TG_F32 : TG_F64, TG_SHAPE(cases[i].x[0], cases[i].x[1], cases[i].x[2], cases[i].x[3]),
+				TG_SHAPE(cases[i].w[0], cases[i].w[1], cases[i].w[2], cases[i].w[3]), cases[i].pad, f32 ? 2e-6 : 1e-14);
 	}
-	SET_DIRECT(true);
-	SET_WINOGRAD(1);
+	reset_path();
 }
 
 /* Bits of y, dx, dw, db for 1..3 threads, with 33 output channels (two weight-gradient passes of
 ** different widths) and 17 input channels, on every f32 path. */
 Test(nn, conv2d_bitwise_same_for_any_thread_count_33_channels)
 {
-	check_threads(true, 0, TG_SHAPE(3, 17, 21, 35), TG_SHAPE(33, 17, 3, 3), 1);
-	check_threads(true, 2, TG_SHAPE(3, 17, 21, 35), TG_SHAPE(33, 17, 3, 3), 1);
-	check_threads(false, 0, TG_SHAPE(3, 17, 21, 35), TG_SHAPE(33, 17, 3, 3), 1);
+	check_threads_every_path(TG_SHAPE(3, 17, 21, 35), TG_SHAPE(33, 17, 3, 3), 1);
 }
